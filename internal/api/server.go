@@ -1,0 +1,316 @@
+// Package api is hotswap's control plane: HTTP+JSON served on a unix socket
+// (mode 0600: whoever can open it is trusted, like the Docker socket) and,
+// optionally, on a TCP listener where every call needs a bearer token. The
+// CLI talks to it through Client; CI talks to it directly or through the
+// webhook endpoints the daemon mounts beside it.
+//
+// Routes:
+//
+//	GET  /v1/status[?service=S]                 every service: live, warm, in flight, health
+//	POST /v1/services/{service}/deploy          DeployRequest → 202 Accepted
+//	POST /v1/services/{service}/rollback        RollbackRequest → 202 Accepted
+//	POST /v1/services/{service}/promote         continue a held deploy
+//	POST /v1/services/{service}/abort           stop the running deploy
+//	POST /v1/services/{service}/prune           remove images beyond retention
+//	GET  /v1/services/{service}/releases[?limit=N]
+//	GET  /v1/releases/{id}   (alias /v1/deploys/{id})   a release and its steps
+//	GET  /v1/releases/{id}/events?after=N&follow=1      NDJSON stream of steps, then the settled release
+//	GET  /v1/audit[?service=S&limit=N]
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hotswap/hotswap/internal/deploy"
+	"github.com/hotswap/hotswap/internal/release"
+)
+
+// Token is one named bearer token for the TCP listener. The name is what
+// the audit log and release history record; the secret never leaves here.
+type Token struct {
+	Name   string
+	Secret []byte
+}
+
+// Options configures a Server.
+type Options struct {
+	Engine *deploy.Engine
+	Store  *release.Store
+	Tokens []Token
+	Log    *slog.Logger
+}
+
+// Server serves the control API. It holds no mutable state of its own.
+type Server struct {
+	engine *deploy.Engine
+	store  *release.Store
+	tokens []Token
+	log    *slog.Logger
+}
+
+// NewServer builds the API over an engine and its store.
+func NewServer(o Options) *Server {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	return &Server{engine: o.Engine, store: o.Store, tokens: o.Tokens, log: o.Log}
+}
+
+type ctxKey int
+
+const callerKey ctxKey = 1
+
+// caller is who made a request, as recorded in history and audit.
+type caller struct {
+	source release.SourceKind
+	actor  string
+	remote string
+}
+
+// LocalHandler serves the unix socket: callers are trusted (the socket is
+// 0600); the CLI names its user in X-Hotswap-Actor.
+func (s *Server) LocalHandler() http.Handler {
+	mux := s.routes()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		actor := r.Header.Get("X-Hotswap-Actor")
+		if actor == "" || len(actor) > 64 {
+			actor = "local"
+		}
+		c := caller{source: release.SourceCLI, actor: actor, remote: "unix"}
+		mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey, c)))
+	})
+}
+
+// RemoteHandler serves the TCP listener: every request needs a valid
+// bearer token, compared in constant time; the token's name is the actor.
+func (s *Server) RemoteHandler() http.Handler {
+	mux := s.routes()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name, ok := s.authenticate(r.Header.Get("Authorization"))
+		if !ok {
+			s.audit(r.Context(), caller{source: release.SourceAPI, actor: "?", remote: r.RemoteAddr},
+				r.Method+" "+r.URL.Path, "", "", release.OutcomeRejected, "missing or invalid bearer token")
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hotswap"`)
+			writeError(w, fmt.Errorf("%w: a valid bearer token is required", errUnauthorized))
+			return
+		}
+		c := caller{source: release.SourceAPI, actor: name, remote: r.RemoteAddr}
+		mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey, c)))
+	})
+}
+
+func (s *Server) authenticate(header string) (string, bool) {
+	const prefix = "Bearer "
+	if len(header) <= len(prefix) || header[:len(prefix)] != prefix {
+		return "", false
+	}
+	given := []byte(header[len(prefix):])
+	name, found := "", 0
+	for _, t := range s.tokens { // check every token: timing does not tell which matched
+		if subtle.ConstantTimeCompare(given, t.Secret) == 1 {
+			name, found = t.Name, 1
+		}
+	}
+	return name, found == 1
+}
+
+func (s *Server) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", s.status)
+	mux.HandleFunc("POST /v1/services/{service}/deploy", s.deploy)
+	mux.HandleFunc("POST /v1/services/{service}/rollback", s.rollback)
+	mux.HandleFunc("POST /v1/services/{service}/promote", s.promote)
+	mux.HandleFunc("POST /v1/services/{service}/abort", s.abort)
+	mux.HandleFunc("POST /v1/services/{service}/prune", s.prune)
+	mux.HandleFunc("GET /v1/services/{service}/releases", s.releases)
+	mux.HandleFunc("GET /v1/releases/{id}", s.releaseDetail)
+	mux.HandleFunc("GET /v1/deploys/{id}", s.releaseDetail)
+	mux.HandleFunc("GET /v1/releases/{id}/events", s.events)
+	mux.HandleFunc("GET /v1/deploys/{id}/events", s.events)
+	mux.HandleFunc("GET /v1/audit", s.auditLog)
+	return mux
+}
+
+func callerOf(r *http.Request) caller {
+	c, _ := r.Context().Value(callerKey).(caller)
+	return c
+}
+
+func (s *Server) audit(ctx context.Context, c caller, action, service, ver string, outcome release.Outcome, detail string) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.store.AppendAudit(actx, release.Audit{Actor: c.actor, Source: c.source, Action: action,
+		Service: service, Version: ver, Outcome: outcome, Detail: detail, Remote: c.remote}); err != nil {
+		s.log.Error("audit", "action", action, "err", err)
+	}
+}
+
+// maxBody bounds every request body of the control API.
+const maxBody = 64 << 10
+
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: body: %v", errBadRequest, err)
+	}
+	return nil
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	st, err := s.engine.Status(r.Context(), r.URL.Query().Get("service"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
+	svc := r.PathValue("service")
+	var body DeployRequest
+	if err := decodeBody(w, r, &body); err != nil {
+		s.reject(w, r, "deploy", svc, "", err)
+		return
+	}
+	c := callerOf(r)
+	rel, err := s.engine.Submit(r.Context(), deploy.Request{
+		Service: svc, Version: body.Version, Kind: deploy.KindDeploy, Note: body.Note, Commit: body.Commit,
+		Author: body.Author, Source: release.Source{Kind: c.source, Actor: c.actor}, Queue: body.Queue, Hold: body.Hold,
+	})
+	s.accepted(w, r, "deploy", svc, body.Version, rel, err)
+}
+
+func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
+	svc := r.PathValue("service")
+	var body RollbackRequest
+	if err := decodeBody(w, r, &body); err != nil {
+		s.reject(w, r, "rollback", svc, "", err)
+		return
+	}
+	c := callerOf(r)
+	rel, err := s.engine.Submit(r.Context(), deploy.Request{
+		Service: svc, Version: body.Version, Kind: deploy.KindRollback, Note: body.Note,
+		Source: release.Source{Kind: c.source, Actor: c.actor},
+	})
+	s.accepted(w, r, "rollback", svc, body.Version, rel, err)
+}
+
+func (s *Server) accepted(w http.ResponseWriter, r *http.Request, action, svc, ver string, rel *release.Release, err error) {
+	if err != nil {
+		s.reject(w, r, action, svc, ver, err)
+		return
+	}
+	s.audit(r.Context(), callerOf(r), action, svc, rel.Version, release.OutcomeOK, fmt.Sprintf("release #%d", rel.ID))
+	writeJSON(w, http.StatusAccepted, Accepted{Release: toRelease(rel), StatusURL: fmt.Sprintf("/v1/deploys/%d", rel.ID)})
+}
+
+func (s *Server) reject(w http.ResponseWriter, r *http.Request, action, svc, ver string, err error) {
+	outcome := release.OutcomeRejected
+	if st, _ := statusOf(err); st >= 500 {
+		outcome = release.OutcomeError
+	}
+	s.audit(r.Context(), callerOf(r), action, svc, ver, outcome, err.Error())
+	writeError(w, err)
+}
+
+func (s *Server) promote(w http.ResponseWriter, r *http.Request) {
+	s.control(w, r, "promote", s.engine.Promote)
+}
+
+func (s *Server) abort(w http.ResponseWriter, r *http.Request) {
+	s.control(w, r, "abort", s.engine.Abort)
+}
+
+func (s *Server) control(w http.ResponseWriter, r *http.Request, action string, fn func(string) (int64, error)) {
+	svc := r.PathValue("service")
+	id, err := fn(svc)
+	if err != nil {
+		s.reject(w, r, action, svc, "", err)
+		return
+	}
+	s.audit(r.Context(), callerOf(r), action, svc, "", release.OutcomeOK, fmt.Sprintf("release #%d", id))
+	writeJSON(w, http.StatusOK, map[string]int64{"release": id})
+}
+
+func (s *Server) prune(w http.ResponseWriter, r *http.Request) {
+	svc := r.PathValue("service")
+	res, err := s.engine.Prune(r.Context(), svc)
+	if err != nil {
+		s.reject(w, r, "prune", svc, "", err)
+		return
+	}
+	s.audit(r.Context(), callerOf(r), "prune", svc, "", release.OutcomeOK, fmt.Sprintf("removed %d images, %d bytes", len(res.Removed), res.Freed))
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) releases(w http.ResponseWriter, r *http.Request) {
+	svc := r.PathValue("service")
+	if _, err := s.engine.Status(r.Context(), svc); errors.Is(err, deploy.ErrUnknownService) {
+		writeError(w, err)
+		return
+	}
+	limit := queryInt(r, "limit", 20)
+	rels, err := s.store.ListReleases(r.Context(), svc, limit)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := make([]Release, len(rels))
+	for i := range rels {
+		out[i] = toRelease(&rels[i])
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) releaseDetail(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeError(w, fmt.Errorf("%w: release id %q is not a number", errBadRequest, r.PathValue("id")))
+		return
+	}
+	rel, err := s.store.GetRelease(r.Context(), id)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	evs, err := s.store.Events(r.Context(), id, 0)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	d := ReleaseDetail{Release: toRelease(rel), Events: make([]Event, len(evs))}
+	for i, e := range evs {
+		d.Events[i] = toEvent(e)
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
+	entries, err := s.store.ListAudit(r.Context(), queryInt(r, "limit", 50), r.URL.Query().Get("service"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := make([]AuditEntry, len(entries))
+	for i, a := range entries {
+		out[i] = toAudit(a)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func queryInt(r *http.Request, key string, def int) int {
+	if v, err := strconv.Atoi(r.URL.Query().Get(key)); err == nil && v > 0 && v <= 10000 {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hotswap/hotswap/internal/api"
+)
+
+type rollbackOptions struct {
+	note            string
+	detach, jsonOut bool
+	pick            bool
+}
+
+func newRollbackCmd(g *globals) *cobra.Command {
+	var o rollbackOptions
+	cmd := &cobra.Command{
+		Use:   "rollback SERVICE [VERSION]",
+		Short: "Put an earlier version back: instant while it is warm, a restart (no rebuild) otherwise",
+		Long: `Rollback puts VERSION (any version that was live before) back in service. While
+the previous version is still warm, traffic flips back in milliseconds; otherwise
+its image or command is started again like a deploy — nothing is rebuilt.
+
+Without VERSION: on a terminal, pick from the recent releases; elsewhere (CI),
+the previous good release.`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ver := ""
+			if len(args) == 2 {
+				ver = args[1]
+			}
+			return runRollback(cmd, g, o, args[0], ver)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.note, "note", "", "a note kept with the release (why)")
+	f.BoolVar(&o.detach, "detach", false, "return once accepted")
+	f.BoolVar(&o.jsonOut, "json", false, "print the final release as JSON")
+	f.BoolVar(&o.pick, "pick", false, "always pick interactively")
+	return cmd
+}
+
+func runRollback(cmd *cobra.Command, g *globals, o rollbackOptions, service, ver string) error {
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	if ver == "" && (o.pick || interactive()) {
+		ver, err = pickVersion(cmd, c, service, cmd.InOrStdin(), cmd.OutOrStdout())
+		if err != nil {
+			return err
+		}
+	}
+	acc, err := c.Rollback(cmd.Context(), service, api.RollbackRequest{Version: ver, Note: o.note})
+	if err != nil {
+		return unreachable(err)
+	}
+	return report(cmd, c, acc, o.detach, o.jsonOut)
+}
+
+// interactive reports whether a person is at a terminal (and not in CI).
+func interactive() bool {
+	if os.Getenv("CI") != "" {
+		return false
+	}
+	fi, err := os.Stdin.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// pickVersion lists recent releases that went live and asks which to restore.
+func pickVersion(cmd *cobra.Command, c *api.Client, service string, in io.Reader, w io.Writer) (string, error) {
+	rels, err := c.Releases(cmd.Context(), service, 30)
+	if err != nil {
+		return "", unreachable(err)
+	}
+	var choices []api.Release
+	seen := map[string]bool{}
+	live := ""
+	for _, r := range rels {
+		if r.State == "live" {
+			live = r.Version
+		}
+	}
+	for _, r := range rels {
+		switch r.State {
+		case "warm", "retired", "rolled_back":
+		default:
+			continue
+		}
+		if seen[r.Version] || r.Version == live {
+			continue
+		}
+		seen[r.Version] = true
+		choices = append(choices, r)
+	}
+	if len(choices) == 0 {
+		return "", withCode(ExitNotFound, fmt.Errorf("%s has no earlier release to roll back to", service))
+	}
+	fmt.Fprintf(w, "%s is live with %s. Roll back to:\n", service, orDash(live))
+	for i, r := range choices {
+		fmt.Fprintf(w, "  %2d) %-20s %-12s %s  %s\n", i+1, r.Version, r.State, r.CreatedAt.Local().Format("2006-01-02 15:04"), r.Note)
+	}
+	fmt.Fprintf(w, "choice [1-%d, default 1]: ", len(choices))
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && line == "" {
+		return "", usageErr("no choice made")
+	}
+	line = strings.TrimSpace(line)
+	if line == "" {
+		return choices[0].Version, nil
+	}
+	n, err := strconv.Atoi(line)
+	if err != nil || n < 1 || n > len(choices) {
+		return "", usageErr("choice %q is not between 1 and %d", line, len(choices))
+	}
+	return choices[n-1].Version, nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

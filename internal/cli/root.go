@@ -1,0 +1,141 @@
+// Package cli is hotswap's command line: one file per verb, each a thin
+// layer over the control API client (or, for serve and demo, the daemon).
+// Errors become exit codes in exactly one place (exit.go).
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hotswap/hotswap/internal/api"
+	"github.com/hotswap/hotswap/internal/config"
+)
+
+// globals are the flags every command shares.
+type globals struct {
+	configPath string
+	socket     string
+	addr       string
+	token      string
+	out, errw  io.Writer
+}
+
+// Main runs the CLI with args and returns the exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	g := &globals{out: stdout, errw: stderr}
+	root := newRoot(g)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err != nil && !errors.Is(err, errQuiet) && err.Error() != "" {
+		fmt.Fprintln(stderr, "hotswap:", err)
+	}
+	if err != nil && isUsage(err) {
+		return ExitUsage
+	}
+	return ExitCode(err)
+}
+
+// isUsage recognises cobra's own argument and flag errors.
+func isUsage(err error) bool {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return false
+	}
+	m := err.Error()
+	return strings.Contains(m, "unknown flag") || strings.Contains(m, "unknown command") ||
+		strings.Contains(m, "accepts ") || strings.Contains(m, "requires at least") ||
+		strings.Contains(m, "flag needs an argument") || strings.Contains(m, "invalid argument")
+}
+
+func newRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "hotswap",
+		Short:         "Zero-downtime deploys and instant rollbacks behind one stable port",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVarP(&g.configPath, "config", "c", envOr("HOTSWAP_CONFIG", ""), "config file (default ./hotswap.yaml if present; env HOTSWAP_CONFIG)")
+	pf.StringVar(&g.socket, "socket", envOr("HOTSWAP_SOCKET", ""), "control socket (default from the config's control.socket or <state_dir>/hotswap.sock)")
+	pf.StringVar(&g.addr, "addr", envOr("HOTSWAP_ADDR", ""), "talk to a remote daemon's TCP listener instead, e.g. http://10.0.0.5:9090 (env HOTSWAP_ADDR)")
+	pf.StringVar(&g.token, "token", "", "bearer token for --addr (prefer env HOTSWAP_TOKEN)")
+	root.AddCommand(
+		newServeCmd(g), newDeployCmd(g), newRollbackCmd(g), newReleasesCmd(g), newStatusCmd(g),
+		newWaitCmd(g), newPromoteCmd(g), newAbortCmd(g), newPruneCmd(g), newConfigCmd(g),
+		newAuditCmd(g), newDemoCmd(g), newSampleAppCmd(),
+	)
+	return root
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// resolveConfigPath returns the config file to use, or "" when there is none.
+func (g *globals) resolveConfigPath() string {
+	if g.configPath != "" {
+		return g.configPath
+	}
+	if _, err := os.Stat("hotswap.yaml"); err == nil {
+		return "hotswap.yaml"
+	}
+	return ""
+}
+
+// client connects to the daemon the flags point at.
+func (g *globals) client() (*api.Client, error) {
+	if g.addr != "" {
+		tok := g.token
+		if tok == "" {
+			tok = os.Getenv("HOTSWAP_TOKEN")
+		}
+		if tok == "" {
+			return nil, usageErr("--addr needs a token: set HOTSWAP_TOKEN or --token")
+		}
+		return api.DialTCP(g.addr, tok), nil
+	}
+	sock := g.socket
+	if sock == "" {
+		sock = config.DefaultStateDir + "/" + config.DefaultSocketName
+		if p := g.resolveConfigPath(); p != "" {
+			cfg, err := config.Load(p)
+			if err != nil {
+				return nil, err
+			}
+			sock = cfg.Control.Socket
+		}
+	}
+	return api.DialSocket(sock, localActor()), nil
+}
+
+// localActor names the person at the keyboard for the history.
+func localActor() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return envOr("USER", "local")
+}
+
+// unreachable marks errors of reaching the daemon so they exit with ExitUnreachable.
+func unreachable(err error) error {
+	var ae *api.Error
+	if err == nil || errors.As(err, &ae) {
+		return err
+	}
+	if strings.Contains(err.Error(), "cannot reach the hotswap daemon") {
+		return withCode(ExitUnreachable, err)
+	}
+	return err
+}

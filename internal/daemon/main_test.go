@@ -1,0 +1,179 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hotswap/hotswap/internal/config"
+)
+
+// sampleBin is the sample app built once for every test in this package.
+var sampleBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hotswap-daemon-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	sampleBin = filepath.Join(dir, "sampleapp")
+	out, err := exec.Command("go", "build", "-o", sampleBin, "github.com/hotswap/hotswap/cmd/sampleapp").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build sample app: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// testConfig is a process-runtime service running the sample app, with
+// timings short enough for tests and long enough to be realistic.
+func testConfig(t *testing.T, dir string, extra string) *config.Config {
+	t.Helper()
+	y := fmt.Sprintf(`state_dir: %q
+proxy:
+  listen: 127.0.0.1:0
+control:
+  socket: %q
+services:
+  - name: web
+    hosts: [web.test]
+    runtime: process
+    process:
+      command: [%q, --port, "{port}", --version, "{version}"]
+    health:
+      path: /health
+      interval: 50ms
+      timeout: 1s
+      healthy_threshold: 2
+      deadline: 3s
+    drain_timeout: 8s
+    stop_grace: 2s
+    warm_for: 1m
+%s`, dir, filepath.Join(dir, "hs.sock"), sampleBin, extra)
+	cfg, err := config.Parse("test.yaml", []byte(y))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	return cfg
+}
+
+// startDaemon runs a real daemon in dir and closes it at the end of the test.
+func startDaemon(t *testing.T, cfg *config.Config, stopOnClose bool) *Daemon {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, err := New(ctx, cfg, Options{StopOnClose: stopOnClose, ShutdownTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatalf("new daemon: %v", err)
+	}
+	if err := d.Start(ctx); err != nil {
+		t.Fatalf("start daemon: %v", err)
+	}
+	closed := false
+	var mu sync.Mutex
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !closed {
+			cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := d.Close(cctx); err != nil {
+				t.Errorf("close daemon: %v", err)
+			}
+		}
+	})
+	return d
+}
+
+// timeline records, per version, the windows in which it may have been live
+// (or draining, which is what "may have served" means), as observed from
+// outside: a deploy call that starts at t0 and ends at t1 switched somewhere
+// in between, so the old version is allowed until t1 and the new from t0.
+type timeline struct {
+	mu      sync.Mutex
+	windows map[string][][2]time.Time // version -> [from, to]; zero "to" = still open
+	live    string
+	seen    []observation
+}
+
+func newTimeline() *timeline { return &timeline{windows: map[string][][2]time.Time{}} }
+
+// switched records that live moved from the current version to v during [t0, t1].
+func (tl *timeline) switched(v string, t0, t1 time.Time, drain time.Duration) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	if tl.live != "" {
+		ws := tl.windows[tl.live]
+		// The old version may still answer requests it accepted before the
+		// switch for up to the drain timeout.
+		ws[len(ws)-1][1] = t1.Add(drain)
+	}
+	tl.windows[v] = append(tl.windows[v], [2]time.Time{t0, {}})
+	tl.live = v
+}
+
+// allowed reports whether a response from v, to a request in flight during
+// [sent, recv], is consistent with what was live or draining then.
+func (tl *timeline) allowed(v string, sent, recv time.Time) bool {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	for _, w := range tl.windows[v] {
+		if w[0].After(recv) {
+			continue
+		}
+		if !w[1].IsZero() && w[1].Before(sent) {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+// observation is one response the load generator saw.
+type observation struct {
+	version    string
+	sent, recv time.Time
+}
+
+// observe records a response to judge after the run, against the complete
+// timeline (a new version's window is only known once its deploy returns).
+func (tl *timeline) observe(v string, sent, recv time.Time) bool {
+	tl.mu.Lock()
+	tl.seen = append(tl.seen, observation{v, sent, recv})
+	tl.mu.Unlock()
+	return true
+}
+
+// judge returns the responses that came from a version that was neither
+// live nor draining while they were in flight.
+func (tl *timeline) judge() []observation {
+	tl.mu.Lock()
+	seen := tl.seen
+	tl.mu.Unlock()
+	var bad []observation
+	for _, o := range seen {
+		if !tl.allowed(o.version, o.sent, o.recv) {
+			bad = append(bad, o)
+		}
+	}
+	return bad
+}
+
+func (tl *timeline) String() string {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	var b strings.Builder
+	for v, ws := range tl.windows {
+		fmt.Fprintf(&b, "%s: %v\n", v, ws)
+	}
+	return b.String()
+}

@@ -1,0 +1,191 @@
+package daemon
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotswap/hotswap/internal/api"
+)
+
+// TestRestartReadoptsOrRestarts: a daemon restart keeps the history and puts
+// the live version back in service before the proxy accepts traffic —
+// re-adopting the process that still runs, or starting it when it is gone.
+func TestRestartReadoptsOrRestarts(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	// 1. v1 then v2 under a daemon that leaves its apps running on close.
+	d1, err := New(ctx, cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d1.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := api.DialSocket(d1.SocketPath(), "test")
+	do(ctx, t, c, action{"deploy", "v1", "live", "v1"})
+	do(ctx, t, c, action{"deploy", "v2", "live", "v2"})
+	live1, err := d1.Store().Live(ctx, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d1.Close(ctx); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	// The app outlived the daemon.
+	if resp, err := http.Get("http://" + live1.Addr + "/"); err != nil {
+		t.Fatalf("v2 did not outlive the daemon: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+
+	// 2. A new daemon re-adopts the running v2: same instance, served at once.
+	d2, err := New(ctx, cfg, Options{StopOnClose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d2.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if code, v, _ := get(t, d2, "web.test", "/"); code != 200 || v != "v2" {
+		t.Fatalf("right after restart: %d from %q, want 200 from v2", code, v)
+	}
+	live2, err := d2.Store().Live(ctx, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if live2.ID != live1.ID || live2.InstanceID != live1.InstanceID {
+		t.Errorf("live after restart = release %d instance %s, want the re-adopted %d %s", live2.ID, live2.InstanceID, live1.ID, live1.InstanceID)
+	}
+	st, err := d2.Engine().Status(ctx, "web")
+	if err != nil || st[0].Warm == nil || st[0].Warm.Version != "v1" {
+		t.Errorf("warm after restart = %+v (%v), want v1 still warm", st, err)
+	}
+	rels, err := d2.Store().ListReleases(ctx, "web", 10)
+	if err != nil || len(rels) != 2 {
+		t.Fatalf("history after restart: %d releases (%v), want 2", len(rels), err)
+	}
+	// Closing with StopOnClose stops both apps: the next daemon finds them gone.
+	if err := d2.Close(ctx); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if resp, err := http.Get("http://" + live1.Addr + "/"); err == nil {
+		resp.Body.Close()
+		t.Fatal("v2 still answers after a stopping close")
+	}
+
+	// 3. The live app is gone: the daemon starts v2 again before serving.
+	d3 := startDaemon(t, cfg, true)
+	if code, v, _ := get(t, d3, "web.test", "/"); code != 200 || v != "v2" {
+		t.Fatalf("after restart with the app gone: %d from %q, want 200 from v2", code, v)
+	}
+	live3, _ := d3.Store().Live(ctx, "web")
+	if live3.InstanceID == live1.InstanceID {
+		t.Error("instance id unchanged although the app had to be started again")
+	}
+	c3 := api.DialSocket(d3.SocketPath(), "test")
+	detail, err := c3.Release(ctx, live3.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasEvent(detail, "recover", "started it again") {
+		t.Errorf("no recover event saying v2 was started again: %+v", detail.Events)
+	}
+}
+
+func hasEvent(d api.ReleaseDetail, step, contains string) bool {
+	for _, e := range d.Events {
+		if e.Step == step && strings.Contains(e.Message, contains) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestBadInputChangesNothing: every refusal is clear, has its own code, and
+// leaves the live version serving with the history untouched.
+func TestBadInputChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	d := startDaemon(t, testConfig(t, dir, ""), true)
+	c := api.DialSocket(d.SocketPath(), "test")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	do(ctx, t, c, action{"deploy", "v1", "live", "v1"})
+
+	// A deploy that runs for a while (never healthy, 3 s deadline) …
+	slow, err := c.Deploy(ctx, "web", api.DeployRequest{Version: "v2-unhealthy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		call func() error
+		code string
+	}{
+		{"second deploy while one runs", func() error {
+			_, err := c.Deploy(ctx, "web", api.DeployRequest{Version: "v3"})
+			return err
+		}, api.CodeBusy},
+		{"unknown service", func() error {
+			_, err := c.Deploy(ctx, "nope", api.DeployRequest{Version: "v3"})
+			return err
+		}, api.CodeNotFound},
+		{"malformed version", func() error {
+			_, err := c.Deploy(ctx, "web", api.DeployRequest{Version: "v3; rm -rf /"})
+			return err
+		}, api.CodeInvalid},
+		{"rollback to a version never deployed", func() error {
+			_, err := c.Rollback(ctx, "web", api.RollbackRequest{Version: "v99"})
+			return err
+		}, api.CodeNotFound},
+		{"rollback to a malformed version", func() error {
+			_, err := c.Rollback(ctx, "web", api.RollbackRequest{Version: "../../etc"})
+			return err
+		}, api.CodeInvalid},
+		{"rollback to the live version", func() error {
+			_, err := c.Rollback(ctx, "web", api.RollbackRequest{Version: "v1"})
+			return err
+		}, api.CodeConflict},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			if !api.IsCode(err, tt.code) {
+				t.Fatalf("err = %v, want code %s", err, tt.code)
+			}
+			if code, v, _ := get(t, d, "web.test", "/"); code != 200 || v != "v1" {
+				t.Fatalf("after refusal: %d from %s, want 200 from v1", code, v)
+			}
+		})
+	}
+	rel, err := c.Follow(ctx, slow.Release.ID, nil)
+	if err != nil || rel.State != "failed" {
+		t.Fatalf("unhealthy deploy ended %s (%v), want failed", rel.State, err)
+	}
+	if !strings.Contains(rel.Error, "health") || !strings.Contains(rel.Error, "output lines") {
+		t.Errorf("failure does not say why with the instance's output:\n%s", rel.Error)
+	}
+	rels, _ := c.Releases(ctx, "web", 10)
+	if len(rels) != 2 {
+		t.Errorf("%d releases recorded, want 2 (refused requests record none)", len(rels))
+	}
+	if code, v, _ := get(t, d, "web.test", "/"); code != 200 || v != "v1" {
+		t.Fatalf("after the failed deploy: %d from %s, want v1", code, v)
+	}
+	if code, _, body := get(t, d, "unknown.test", "/"); code != 404 || !strings.Contains(body, "unknown.test") {
+		t.Errorf("unknown host: %d %q, want 404 naming the host", code, body)
+	}
+	if code, _, _ := get(t, d, "anything.test", "/_hotswap/up"); code != 200 {
+		t.Errorf("proxy health endpoint: %d, want 200 on any host", code)
+	}
+	fi, err := os.Stat(d.SocketPath())
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("socket mode %v (%v), want 0600", fi.Mode().Perm(), err)
+	}
+}

@@ -1,0 +1,164 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hotswap/hotswap/internal/health"
+	"github.com/hotswap/hotswap/internal/proxy"
+	"github.com/hotswap/hotswap/internal/release"
+)
+
+// Settled reports whether a release has reached a state no deployment will
+// move it out of by itself (the CLI stops following it there).
+func Settled(s release.State) bool {
+	return s != release.Queued && s != release.Deploying
+}
+
+// Wait blocks until release id has settled, or ctx ends.
+func (e *Engine) Wait(ctx context.Context, id int64) (*release.Release, error) {
+	for {
+		ch := e.Changed()
+		r, err := e.store.GetRelease(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if Settled(r.State) {
+			return r, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return r, ctx.Err()
+		}
+	}
+}
+
+// Promote lets a held deployment (preview) continue to the switch.
+func (e *Engine) Promote(name string) (int64, error) { return e.command(name, cmdPromote) }
+
+// Abort stops the running deployment of a service: a new version that has
+// not taken traffic is removed; the live version keeps serving.
+func (e *Engine) Abort(name string) (int64, error) { return e.command(name, cmdAbort) }
+
+func (e *Engine) command(name string, c command) (int64, error) {
+	s, err := e.service(name)
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	d := s.active
+	s.mu.Unlock()
+	if d == nil {
+		return 0, fmt.Errorf("%w for %s", ErrNoDeployment, name)
+	}
+	select {
+	case d.control <- c:
+	default:
+	}
+	if c == cmdAbort && d.cancel != nil {
+		d.cancel()
+	}
+	return d.rel, nil
+}
+
+// VersionStatus describes one running version of a service.
+type VersionStatus struct {
+	Version  string      `json:"version"`
+	Release  int64       `json:"release"`
+	Addr     string      `json:"addr"`
+	Since    time.Time   `json:"since"`
+	InFlight int64       `json:"in_flight"`
+	Health   string      `json:"health"` // healthy | unhealthy: reason | exited: how
+	Traffic  proxy.Stats `json:"traffic"`
+}
+
+// ActiveStatus describes the deployment in progress.
+type ActiveStatus struct {
+	Release int64     `json:"release"`
+	Kind    release.Kind `json:"kind"`
+	Version string    `json:"version"`
+	Since   time.Time `json:"since"`
+}
+
+// Status is one service as `hotswap status` shows it.
+type Status struct {
+	Service    string         `json:"service"`
+	Hosts      []string       `json:"hosts"`
+	PathPrefix string         `json:"path_prefix,omitempty"`
+	Live       *VersionStatus `json:"live,omitempty"`
+	Warm       *VersionStatus `json:"warm,omitempty"`
+	Active     *ActiveStatus  `json:"active,omitempty"`
+	Queued     int            `json:"queued"`
+}
+
+// Status reports every service (or only name, when given), probing the
+// health of each running version once.
+func (e *Engine) Status(ctx context.Context, name string) ([]Status, error) {
+	names := e.Services()
+	if name != "" {
+		if _, err := e.service(name); err != nil {
+			return nil, err
+		}
+		names = []string{name}
+	}
+	out := make([]Status, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
+		s := e.services[n]
+		st := Status{Service: n, Hosts: s.spec.Hosts, PathPrefix: s.spec.PathPrefix}
+		s.mu.Lock()
+		live, warm := s.live, s.warm
+		if s.active != nil {
+			st.Active = &ActiveStatus{Release: s.active.rel, Kind: s.active.kind, Version: s.active.version, Since: s.active.started}
+		}
+		st.Queued = len(s.queue)
+		s.mu.Unlock()
+		st.Live = e.versionStatus(ctx, &wg, s, live)
+		st.Warm = e.versionStatus(ctx, &wg, s, warm)
+		out[i] = st
+	}
+	wg.Wait()
+	return out, nil
+}
+
+func (e *Engine) versionStatus(ctx context.Context, wg *sync.WaitGroup, s *service, sl *slot) *VersionStatus {
+	if sl == nil {
+		return nil
+	}
+	vs := &VersionStatus{Version: sl.version, Release: sl.rel, Addr: sl.inst.Addr(), Since: sl.since,
+		InFlight: sl.target.InFlight(), Traffic: sl.target.Stats()}
+	if ex, ok := sl.inst.Exit(); ok {
+		vs.Health = "exited: " + ex.String()
+		return vs
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c := s.spec.Health
+		c.HealthyThreshold = 1
+		c.Deadline = c.Timeout
+		if err := health.WaitHealthy(ctx, sl.inst.Addr(), c, sl.inst.Done(), nil); err != nil {
+			vs.Health = "unhealthy: " + err.Error()
+			return
+		}
+		vs.Health = "healthy"
+	}()
+	return vs
+}
+
+// Running reports whether release id is still being worked on by a
+// deployment (its steps may still grow), even if its state has settled.
+func (e *Engine) Running(id int64) bool {
+	for _, s := range e.services {
+		s.mu.Lock()
+		active := s.active != nil && s.active.rel == id
+		s.mu.Unlock()
+		if active {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,226 @@
+// Package deploy is the engine that moves a service from one version to
+// another: it asks a runtime to start the new version, gates it on health,
+// flips the proxy's pointer, keeps the old version warm for instant
+// rollback, then drains and stops it — recording every step in the release
+// store so the CLI can stream it and the history survives restarts.
+//
+// It is the only package that knows about all the others: runtime, health,
+// proxy and release are independent of each other and of the engine.
+//
+// Ownership: each service's live/warm instances, its running deployment and
+// its queue belong to that service's mutex (service.mu). A deployment runs in
+// one goroutine owned by the engine (tracked by Engine.wg) and touches shared
+// service state only under that mutex, at the commit points (switch, retire).
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hotswap/hotswap/internal/health"
+	"github.com/hotswap/hotswap/internal/proxy"
+	"github.com/hotswap/hotswap/internal/release"
+	rt "github.com/hotswap/hotswap/internal/runtime"
+	"github.com/hotswap/hotswap/internal/version"
+)
+
+// Errors callers branch on (the API maps them to HTTP status, the CLI to
+// exit codes). They are wrapped with detail.
+var (
+	ErrUnknownService = errors.New("unknown service")
+	ErrBusy           = errors.New("a deploy is already running for this service")
+	ErrNeverDeployed  = errors.New("version was never deployed")
+	ErrNoPrevious     = errors.New("no earlier release to roll back to")
+	ErrAlreadyLive    = errors.New("version is already live")
+	ErrNoDeployment   = errors.New("no deploy in progress")
+	ErrClosed         = errors.New("engine is shutting down")
+)
+
+// Notifier receives deploy lifecycle events (Slack, webhooks…). Notify must
+// not block: a slow receiver must never delay a deploy.
+type Notifier interface {
+	Notify(ev Notification)
+}
+
+// Notification is what the engine tells the outside world.
+type Notification struct {
+	Kind            string // started | succeeded | failed | rolled_back
+	Service         string
+	Version         string
+	PreviousVersion string
+	ReleaseID       int64
+	Actor           string
+	Reason          string
+	Automatic       bool
+	Duration        time.Duration
+	At              time.Time
+}
+
+// Pruner is the optional image-retention side of a runtime (Docker).
+type Pruner interface {
+	Prune(ctx context.Context, keep []string) (removed []string, freed int64, err error)
+}
+
+// ServiceSpec is everything the engine needs to deploy one service; the
+// daemon builds it from config.
+type ServiceSpec struct {
+	Name        string
+	Hosts       []string
+	PathPrefix  string
+	Runtime     rt.Runtime
+	Versions    *version.Validator
+	Health      health.Check
+	DrainTimeout time.Duration // in-flight requests on a replaced version get this long
+	WarmFor     time.Duration // a replaced version keeps running this long (rollback = pointer flip)
+	Hooks       [][]string    // pre-traffic commands, run in order against the new version
+	HookTimeout time.Duration
+	KeepReleases int // how many recent releases' artifacts to keep (Docker images); 0 = 5
+	Proxy       proxy.ServiceOptions
+	Progressive Progressive // canary / preview / analysis (zero value: plain blue/green)
+}
+
+// Options configures an Engine.
+type Options struct {
+	Store    *release.Store
+	Proxy    *proxy.Proxy
+	Notifier Notifier // may be nil
+	Log      *slog.Logger
+	// StopOnClose stops every instance when the engine closes (the demo and
+	// tests). A daemon leaves them running so a restart re-adopts them.
+	StopOnClose bool
+}
+
+// Engine orchestrates deploys for every configured service.
+type Engine struct {
+	store  *release.Store
+	proxy  *proxy.Proxy
+	notify Notifier
+	log    *slog.Logger
+	opts   Options
+
+	services map[string]*service // immutable after New
+
+	ctx    context.Context // cancelled by Close; parent of every deployment
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the engine starts
+
+	changeMu sync.Mutex    // guards changed
+	changed  chan struct{} // closed and replaced whenever a release or event changes
+}
+
+// New registers every service's routes with the proxy. Call Recover before
+// the proxy serves traffic, so live versions are back in place.
+func New(opts Options, specs []ServiceSpec) (*Engine, error) {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &Engine{
+		store: opts.Store, proxy: opts.Proxy, notify: opts.Notifier, log: opts.Log, opts: opts,
+		services: make(map[string]*service, len(specs)),
+		ctx:      ctx, cancel: cancel,
+		changed: make(chan struct{}),
+	}
+	for _, sp := range specs {
+		if sp.Versions == nil {
+			sp.Versions = version.Default
+		}
+		if sp.KeepReleases <= 0 {
+			sp.KeepReleases = 5
+		}
+		route, err := opts.Proxy.SetService(sp.Name, sp.Hosts, sp.PathPrefix, sp.Proxy)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("route service %s: %w", sp.Name, err)
+		}
+		e.services[sp.Name] = &service{spec: sp, route: route}
+	}
+	return e, nil
+}
+
+// Services lists the configured service names, sorted.
+func (e *Engine) Services() []string {
+	names := make([]string, 0, len(e.services))
+	for n := range e.services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (e *Engine) service(name string) (*service, error) {
+	s, ok := e.services[name]
+	if !ok {
+		return nil, fmt.Errorf("%w %q (configured: %v)", ErrUnknownService, name, e.Services())
+	}
+	return s, nil
+}
+
+// Changed returns a channel closed at the next change of any release or
+// event, so API streams can wait for news instead of polling.
+func (e *Engine) Changed() <-chan struct{} {
+	e.changeMu.Lock()
+	defer e.changeMu.Unlock()
+	return e.changed
+}
+
+func (e *Engine) signalChange() {
+	e.changeMu.Lock()
+	close(e.changed)
+	e.changed = make(chan struct{})
+	e.changeMu.Unlock()
+}
+
+func (e *Engine) notifyEvent(n Notification) {
+	if e.notify == nil {
+		return
+	}
+	n.At = time.Now()
+	e.notify.Notify(n)
+}
+
+// Close interrupts running deploys (their new instances are removed and the
+// releases marked failed), stops warm-window timers and waits for every
+// engine goroutine. Live instances keep running unless StopOnClose.
+func (e *Engine) Close(ctx context.Context) error {
+	e.cancel()
+	done := make(chan struct{})
+	go func() { e.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("close engine: %w", ctx.Err())
+	}
+	if !e.opts.StopOnClose {
+		return nil
+	}
+	var errs []error
+	for _, s := range e.services {
+		s.mu.Lock()
+		slots := []*slot{s.live, s.warm}
+		s.live, s.warm = nil, nil
+		s.mu.Unlock()
+		for _, sl := range slots {
+			if sl != nil && sl.inst != nil {
+				if err := sl.inst.Stop(ctx); err != nil {
+					errs = append(errs, fmt.Errorf("stop %s %s: %w", s.spec.Name, sl.version, err))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// goOwned starts fn as an engine-owned goroutine.
+func (e *Engine) goOwned(fn func()) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		fn()
+	}()
+}

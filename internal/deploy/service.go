@@ -1,0 +1,206 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hotswap/hotswap/internal/proxy"
+	"github.com/hotswap/hotswap/internal/release"
+	rt "github.com/hotswap/hotswap/internal/runtime"
+)
+
+// slot is one running version the engine holds for a service: the live one
+// or the warm previous one.
+type slot struct {
+	rel     int64 // release row that owns this instance
+	version string
+	inst    rt.Instance
+	target  *proxy.Target
+	since   time.Time
+
+	drainOnce sync.Once
+	drained   chan struct{} // closed when target's drain has finished
+
+	stopWarm chan struct{} // closed to cancel the warm-window timer; guarded by service.mu
+}
+
+func newSlot(rel int64, version string, inst rt.Instance, t *proxy.Target) *slot {
+	return &slot{rel: rel, version: version, inst: inst, target: t, since: time.Now(), drained: make(chan struct{})}
+}
+
+// service is the engine's per-service state.
+type service struct {
+	spec  ServiceSpec
+	route *proxy.Service
+
+	mu        sync.Mutex  // guards every field below
+	live      *slot       // serving traffic (nil before the first deploy)
+	warm      *slot       // replaced, still running until warmTimer fires
+	warmTimer *time.Timer // retires warm; nil when there is none
+	active    *deployment // the deploy or rollback in progress, or nil
+	queue     []*deployment
+}
+
+// Kinds of action a deployment performs.
+const (
+	KindDeploy   = release.KindDeploy
+	KindRollback = release.KindRollback
+)
+
+// Request asks for a deploy (or, with Kind rollback, a rollback).
+type Request struct {
+	Service string
+	Version string // "" on rollback = the previous good release
+	Kind    release.Kind // KindDeploy (default) or KindRollback
+	Note    string
+	Commit  string
+	Author  string
+	Source  release.Source
+	// Queue waits behind a running deploy (webhooks) instead of being
+	// refused with ErrBusy (CLI and API default).
+	Queue bool
+	// Hold stops after the new version is healthy and reachable by preview
+	// requests, until Promote or Abort.
+	Hold bool
+}
+
+// Submit validates a request and starts (or queues) it. It returns at once
+// with the release that tracks it; follow it with Wait or the store's
+// events. Nothing changes when it returns an error.
+func (e *Engine) Submit(ctx context.Context, req Request) (*release.Release, error) {
+	r, _, err := e.submit(ctx, req)
+	return r, err
+}
+
+// SubmitIdempotent is Submit for deliveries that may arrive twice (webhooks):
+// a request whose Source.DeliveryID was seen before returns that release and
+// duplicate=true, and starts nothing.
+func (e *Engine) SubmitIdempotent(ctx context.Context, req Request) (*release.Release, bool, error) {
+	return e.submit(ctx, req)
+}
+
+func (e *Engine) submit(ctx context.Context, req Request) (*release.Release, bool, error) {
+	if e.ctx.Err() != nil {
+		return nil, false, ErrClosed
+	}
+	s, err := e.service(req.Service)
+	if err != nil {
+		return nil, false, err
+	}
+	if req.Kind == "" {
+		req.Kind = KindDeploy
+	}
+	if req.Kind == KindDeploy || req.Version != "" {
+		if err := s.spec.Versions.Validate(req.Version); err != nil {
+			return nil, false, err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if req.Kind == KindRollback {
+		v, err := e.rollbackTarget(ctx, s, req.Version)
+		if err != nil {
+			return nil, false, err
+		}
+		req.Version = v
+	}
+	if s.active != nil && !req.Queue {
+		return nil, false, fmt.Errorf("%w: %s %s (release #%d) started %s ago; wait for it or abort it",
+			ErrBusy, s.active.kind, s.active.version, s.active.rel, time.Since(s.active.started).Round(time.Second))
+	}
+	rel := &release.Release{
+		Service: req.Service, Version: req.Version, Kind: req.Kind, State: release.Queued,
+		Strategy: s.spec.Progressive.strategyName(), Source: req.Source,
+		Note: req.Note, GitCommit: req.Commit, Author: req.Author,
+	}
+	if s.live != nil {
+		rel.PreviousID = s.live.rel
+	}
+	if req.Source.DeliveryID != "" {
+		existing, created, err := e.store.CreateReleaseIdempotent(ctx, rel)
+		if err != nil {
+			return nil, false, fmt.Errorf("record release: %w", err)
+		}
+		if !created {
+			return existing, true, nil
+		}
+		rel = existing
+	} else if err := e.store.CreateRelease(ctx, rel); err != nil {
+		return nil, false, fmt.Errorf("record release: %w", err)
+	}
+	d := newDeployment(rel, req)
+	if s.active != nil {
+		// A newer version supersedes every older one waiting in the queue.
+		for _, old := range s.queue {
+			e.event(old.rel, "queue", release.LevelWarn, fmt.Sprintf("superseded by %s (release #%d)", rel.Version, rel.ID), 0)
+		}
+		if _, err := e.store.SupersedeQueued(ctx, s.spec.Name, rel.ID,
+			fmt.Sprintf("superseded by %s (release #%d)", rel.Version, rel.ID)); err != nil {
+			e.log.Error("supersede queued releases", "service", s.spec.Name, "err", err)
+		}
+		s.queue = []*deployment{d}
+		e.event(rel.ID, "queue", release.LevelInfo, fmt.Sprintf("queued behind %s %s (release #%d)", s.active.kind, s.active.version, s.active.rel), 0)
+		e.signalChange()
+		return rel, false, nil
+	}
+	e.startLocked(s, d)
+	return rel, false, nil
+}
+
+// rollbackTarget resolves the version a rollback goes to. Called with s.mu held.
+func (e *Engine) rollbackTarget(ctx context.Context, s *service, v string) (string, error) {
+	liveVersion := ""
+	if s.live != nil {
+		liveVersion = s.live.version
+	}
+	if v == "" {
+		if s.warm != nil {
+			return s.warm.version, nil
+		}
+		prev, err := e.store.LastGood(ctx, s.spec.Name, liveVersion)
+		if errors.Is(err, release.ErrNotFound) {
+			return "", fmt.Errorf("%w for %s", ErrNoPrevious, s.spec.Name)
+		}
+		if err != nil {
+			return "", fmt.Errorf("find previous release: %w", err)
+		}
+		return prev.Version, nil
+	}
+	if v == liveVersion {
+		return "", fmt.Errorf("%w: %s %s", ErrAlreadyLive, s.spec.Name, v)
+	}
+	if _, err := e.store.FindVersion(ctx, s.spec.Name, v); err != nil {
+		if errors.Is(err, release.ErrNotFound) {
+			return "", fmt.Errorf("%w: %s %s has no release that went live; deploy it instead", ErrNeverDeployed, s.spec.Name, v)
+		}
+		return "", fmt.Errorf("find release %s: %w", v, err)
+	}
+	return v, nil
+}
+
+// startLocked launches d as the active deployment. Called with s.mu held.
+func (e *Engine) startLocked(s *service, d *deployment) {
+	s.active = d
+	e.goOwned(func() { e.run(s, d) })
+}
+
+// finish clears the active deployment and starts the next queued one.
+func (e *Engine) finish(s *service, d *deployment) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active == d {
+		s.active = nil
+	}
+	if len(s.queue) > 0 && e.ctx.Err() == nil {
+		next := s.queue[0]
+		s.queue = s.queue[1:]
+		if s.live != nil {
+			next.previous = s.live.rel
+		}
+		e.startLocked(s, next)
+	}
+	e.signalChange()
+}

@@ -1,0 +1,201 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+)
+
+// serve handles one request for the service: pick a target, forward, and
+// when the attempt failed before the target could have acted on the
+// request, pick again (the live pointer may have moved on) and retry once.
+func (s *Service) serve(w http.ResponseWriter, r *http.Request) {
+	o := s.cfg.Load()
+	for attempt := 0; attempt < 2; attempt++ {
+		if attempt > 0 && s.p.testBeforeRetry != nil {
+			s.p.testBeforeRetry()
+		}
+		t, stick := s.pick(r, o)
+		if t == nil {
+			plainError(w, http.StatusServiceUnavailable,
+				fmt.Sprintf("hotswap: service %q has no live version to serve this request\n", s.name))
+			return
+		}
+		if !t.forward(w, r, o, stick, attempt) {
+			return
+		}
+	}
+}
+
+// forward sends r to t and streams the answer back. It releases t when
+// done. It returns true, having written nothing, when the attempt failed in
+// a way that is safe to retry and attempt is the first.
+func (t *Target) forward(w http.ResponseWriter, r *http.Request, o *serviceConfig, stick, attempt int) (retry bool) {
+	defer t.release()
+	ctx := r.Context()
+	start := time.Now()
+	mayRetry := attempt == 0
+
+	c, err := t.pool.get(ctx, attempt > 0)
+	if err != nil {
+		// Nothing was sent: any request may be replayed.
+		return t.fail(w, r, err, mayRetry)
+	}
+
+	var strip string
+	if o.StripPrefix {
+		strip = o.prefix
+	}
+	upgrade := upgradeType(r)
+	writeHead(c.bw, r, headOptions{
+		uri:           requestURI(r, strip),
+		upgrade:       upgrade,
+		previewHeader: o.PreviewHeader,
+		trust:         t.svc.p.opts.TrustForwardedHeaders,
+	})
+	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+	before := c.nread
+
+	var bodyDone chan error
+	if hasBody {
+		bodyDone = make(chan error, 1)
+		go writeBody(c, r, bodyDone)
+	} else if err := c.bw.Flush(); err != nil {
+		c.Close()
+		return t.fail(w, r, err, mayRetry && c.reused && replayable(r) && isConnDrop(err))
+	}
+
+	// A client that goes away aborts the exchange with the target; that is
+	// the only way to interrupt a blocked read of its response.
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	resp, err := t.readResponse(c, r)
+	if err != nil {
+		stop()
+		c.Close()
+		// A reused connection that yields nothing but EOF was closed by
+		// the target while idle; it never saw this request.
+		stale := c.reused && c.nread == before && isConnDrop(err)
+		if stale {
+			t.pool.closeIdle() // its siblings are likely stale too
+		}
+		return t.fail(w, r, err, mayRetry && stale && !hasBody && replayable(r))
+	}
+	latency := time.Since(start)
+
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		stop()
+		t.serveUpgrade(w, r, c, resp, upgrade, o, stick, latency)
+		return false
+	}
+
+	h := w.Header()
+	copyResponseHeader(h, resp.Header)
+	announceTrailers(h, resp.Trailer)
+	if o.VersionHeader {
+		h["X-Hotswap-Version"] = t.versionHdr
+	}
+	if stick >= 0 {
+		h["Set-Cookie"] = append(h["Set-Cookie"], stickyCookie(o.StickyCookie, stick))
+	}
+	w.WriteHeader(resp.StatusCode)
+	t.stats.record(resp.StatusCode, latency)
+
+	upErr, clientErr := copyBody(w, resp)
+	for k, vs := range resp.Trailer {
+		h[http.TrailerPrefix+k] = vs
+	}
+	if stop() && upErr == nil && clientErr == nil && !resp.Close && bodyWritten(bodyDone) {
+		t.pool.put(c)
+	} else {
+		c.Close()
+	}
+	if upErr != nil && ctx.Err() == nil {
+		t.stats.transport.Add(1)
+		t.logTransport(r, upErr)
+		// The status line is gone; make the client see a broken response
+		// rather than a clean but truncated one.
+		panic(http.ErrAbortHandler)
+	}
+	return false
+}
+
+// readResponse reads the target's response head, skipping 1xx interim
+// responses other than 101, within ResponseHeaderTimeout.
+func (t *Target) readResponse(c *upConn, r *http.Request) (*http.Response, error) {
+	if d := t.svc.p.opts.ResponseHeaderTimeout; d > 0 {
+		c.SetReadDeadline(time.Now().Add(d))
+		defer c.SetReadDeadline(time.Time{})
+	}
+	for {
+		resp, err := http.ReadResponse(c.br, r)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			return resp, nil
+		}
+	}
+}
+
+// fail counts a failed attempt and, unless it will be retried, answers the
+// client: 504 after a timeout, else 502. A client that went away gets
+// nothing and the attempt is not counted as a request.
+func (t *Target) fail(w http.ResponseWriter, r *http.Request, err error, retry bool) bool {
+	if r.Context().Err() != nil {
+		return false
+	}
+	t.stats.transport.Add(1)
+	t.logTransport(r, err)
+	if retry {
+		return true
+	}
+	status, msg := http.StatusBadGateway, "hotswap: service %q could not be reached\n"
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		status, msg = http.StatusGatewayTimeout, "hotswap: service %q did not answer in time\n"
+	}
+	t.stats.record(status, -1)
+	plainError(w, status, fmt.Sprintf(msg, t.svc.name))
+	return false
+}
+
+func (t *Target) logTransport(r *http.Request, err error) {
+	t.svc.p.opts.Logger.Debug("proxy transport error", "service", t.svc.name,
+		"version", t.version, "method", r.Method, "path", r.URL.Path, "err", err)
+}
+
+// replayable reports methods that may be sent twice (RFC 9110 §9.2.2), or
+// a request the client marked with an idempotency key.
+func replayable(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return len(r.Header["Idempotency-Key"]) > 0 || len(r.Header["X-Idempotency-Key"]) > 0
+}
+
+// isConnDrop reports errors that mean the peer closed the connection.
+func isConnDrop(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// bodyWritten reports whether the request body (if any) was written
+// completely; a writer still running means the target answered early and
+// the connection cannot be reused.
+func bodyWritten(done chan error) bool {
+	if done == nil {
+		return true
+	}
+	select {
+	case err := <-done:
+		return err == nil
+	default:
+		return false
+	}
+}

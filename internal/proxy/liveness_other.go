@@ -1,0 +1,7 @@
+//go:build !(linux || darwin || freebsd || netbsd || openbsd)
+
+package proxy
+
+// connAlive cannot peek portably here; a stale connection is instead caught
+// by the retry on an empty reply (see forward.go).
+func connAlive(c *upConn) bool { return c.br.Buffered() == 0 }

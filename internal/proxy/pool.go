@@ -1,0 +1,157 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+)
+
+// probeAfter is how long a pooled connection may sit idle before it is
+// checked for a close from the target's side before reuse. Connections in
+// steady use skip the check; ones idle longer are the ones a server's idle
+// timeout or a restart may have closed.
+const probeAfter = time.Second
+
+// upConn is one HTTP/1.1 connection to a target. It is owned by exactly one
+// request at a time, or by the pool while idle.
+type upConn struct {
+	net.Conn
+	t         *Target
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	nread     int64     // bytes read from the target so far; owner only
+	reused    bool      // taken from the pool rather than freshly dialled
+	idleSince time.Time // set when put in the pool
+	closeOnce sync.Once
+}
+
+// Read counts bytes so a failure can tell "the target said nothing" apart
+// from "the target said something and then failed".
+func (c *upConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.nread += int64(n)
+	return n, err
+}
+
+// Close closes the socket once and forgets it in the target's set.
+func (c *upConn) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		err = c.Conn.Close()
+		c.t.untrack(c)
+	})
+	return err
+}
+
+// dialError marks a failure to connect: nothing was sent, so the request
+// may be replayed on another attempt whatever its method or body.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+// connPool keeps idle keep-alive connections to one target, most recently
+// used first. mu guards idle and closed; it is held only to push or pop.
+type connPool struct {
+	t        *Target
+	dialer   net.Dialer
+	max      int
+	idleTime time.Duration
+
+	mu     sync.Mutex
+	idle   []*upConn
+	closed bool
+}
+
+func (p *connPool) init(t *Target, o Options) {
+	p.t = t
+	p.dialer = net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
+	p.max = o.MaxIdleConnsPerTarget
+	p.idleTime = o.IdleConnTimeout
+}
+
+// get returns a pooled connection that still looks alive, or dials one.
+// fresh skips the pool (used for a retry after a stale connection).
+func (p *connPool) get(ctx context.Context, fresh bool) (*upConn, error) {
+	for !fresh {
+		p.mu.Lock()
+		n := len(p.idle)
+		if n == 0 {
+			p.mu.Unlock()
+			break
+		}
+		c := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		if idle := time.Since(c.idleSince); idle > p.idleTime || (idle > probeAfter && !connAlive(c)) {
+			c.Close()
+			continue
+		}
+		c.reused = true
+		return c, nil
+	}
+	return p.dial(ctx)
+}
+
+func (p *connPool) dial(ctx context.Context) (*upConn, error) {
+	nc, err := p.dialer.DialContext(ctx, "tcp", p.t.addr)
+	if err != nil {
+		return nil, &dialError{err: fmt.Errorf("dial %s: %w", p.t.addr, err)}
+	}
+	c := &upConn{Conn: nc, t: p.t}
+	c.br = bufio.NewReaderSize(c, 8<<10)
+	c.bw = bufio.NewWriterSize(nc, 4<<10)
+	if !p.t.track(c) {
+		nc.Close()
+		return nil, &dialError{err: fmt.Errorf("dial %s: target was shut down", p.t.addr)}
+	}
+	return c, nil
+}
+
+// put returns a connection whose last exchange completed cleanly. It closes
+// it instead when the pool is full or closed.
+func (p *connPool) put(c *upConn) {
+	c.idleSince = time.Now()
+	p.mu.Lock()
+	if p.closed || len(p.idle) >= p.max {
+		p.mu.Unlock()
+		c.Close()
+		return
+	}
+	p.idle = append(p.idle, c)
+	// The oldest connection sits at the bottom of the stack; drop it once
+	// expired so a burst does not keep sockets open forever.
+	var old *upConn
+	if len(p.idle) > 1 && c.idleSince.Sub(p.idle[0].idleSince) > p.idleTime {
+		old = p.idle[0]
+		p.idle = append(p.idle[:0], p.idle[1:]...)
+	}
+	p.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+}
+
+// closeIdle closes every pooled connection, e.g. after one turned out to be
+// stale, which usually means the target restarted.
+func (p *connPool) closeIdle() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, c := range idle {
+		c.Close()
+	}
+}
+
+// close closes the idle connections and makes put close from now on.
+func (p *connPool) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.closeIdle()
+}

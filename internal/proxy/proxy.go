@@ -1,0 +1,258 @@
+// Package proxy is hotswap's traffic plane: one HTTP handler on one stable
+// address that routes every request to the version of a service that should
+// serve it, so that a deploy is nothing more than a pointer swap followed by
+// a drain.
+//
+// The package knows nothing about Docker, processes, config files or the
+// release store. The deploy engine drives it through a few methods:
+//
+//	svc, _ := p.SetService("web", []string{"example.com"}, "", proxy.ServiceOptions{})
+//	next, _ := svc.NewTarget("v2", "127.0.0.1:41237")
+//	prev := svc.Switch(next)        // every request that starts now goes to v2
+//	err := prev.Drain(ctx)          // wait for v1's in-flight requests to finish
+//
+// The request path takes no locks: the route table and each service's
+// live, canary and preview targets are atomic pointers to immutable values,
+// and per-target counters are atomics. Requests are forwarded by a small
+// HTTP/1.1 client that works inside the handler's goroutine (forward.go),
+// which is markedly cheaper than net/http's Transport for this job.
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultHealthPath is the reserved path that answers 200 "ok" on any host
+// while the proxy runs; point the external load balancer at it.
+const DefaultHealthPath = "/_hotswap/up"
+
+// Errors SetService returns; callers branch on them with errors.Is.
+var (
+	// ErrRouteConflict: a host and path prefix pair is already routed to
+	// another service.
+	ErrRouteConflict = errors.New("route already owned by another service")
+	// ErrInvalidRoute: a host, prefix or service name is malformed.
+	ErrInvalidRoute = errors.New("invalid route")
+)
+
+// Options configures a Proxy. The zero value is usable; every field has a
+// default that suits a single-host deployment.
+type Options struct {
+	// HealthPath answers 200 "ok" on every host, independent of services.
+	// Default DefaultHealthPath. Must start with "/".
+	HealthPath string
+	// Logger receives transport errors (debug) and forced drains (warn).
+	// Default: slog.Default().
+	Logger *slog.Logger
+	// DialTimeout bounds connecting to a target. Default 2s.
+	DialTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for a target's response headers
+	// after the request was written; on expiry the client gets 504.
+	// Default 60s (nginx's proxy_read_timeout); negative disables it.
+	ResponseHeaderTimeout time.Duration
+	// IdleConnTimeout closes pooled keep-alive connections to a target that
+	// were unused this long. Default 90s.
+	IdleConnTimeout time.Duration
+	// MaxIdleConnsPerTarget caps pooled keep-alive connections per target.
+	// Default 512.
+	MaxIdleConnsPerTarget int
+	// TrustForwardedHeaders keeps the X-Forwarded-Proto and X-Forwarded-Host
+	// a client sent and appends to its X-Forwarded-For. Enable it only when
+	// a load balancer you control sits in front; by default the three
+	// headers are replaced with what this proxy saw.
+	TrustForwardedHeaders bool
+	// RetainDrained is how many drained targets per service stay visible to
+	// the metrics collector, so their final counts get scraped. Default 8.
+	RetainDrained int
+}
+
+func (o Options) withDefaults() Options {
+	if o.HealthPath == "" {
+		o.HealthPath = DefaultHealthPath
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = 2 * time.Second
+	}
+	if o.ResponseHeaderTimeout == 0 {
+		o.ResponseHeaderTimeout = 60 * time.Second
+	}
+	if o.IdleConnTimeout <= 0 {
+		o.IdleConnTimeout = 90 * time.Second
+	}
+	if o.MaxIdleConnsPerTarget <= 0 {
+		o.MaxIdleConnsPerTarget = 512
+	}
+	if o.RetainDrained <= 0 {
+		o.RetainDrained = 8
+	}
+	return o
+}
+
+// Proxy is the http.Handler that serves every configured service. Build it
+// with New; it is safe for concurrent use.
+type Proxy struct {
+	opts Options
+
+	// table is the immutable route table read by every request; writers
+	// build a new one under mu and swap it in.
+	table atomic.Pointer[routeTable]
+
+	// mu guards services and serialises table rebuilds. It is never taken
+	// on the request path.
+	mu       sync.Mutex
+	services map[string]*serviceEntry
+
+	// testBeforeRetry, set only by tests before traffic starts, runs
+	// between a failed attempt and its retry.
+	testBeforeRetry func()
+}
+
+// serviceEntry is a service plus the routes it owns; guarded by Proxy.mu.
+type serviceEntry struct {
+	svc    *Service
+	hosts  []string // normalised
+	prefix string   // normalised
+}
+
+var _ http.Handler = (*Proxy)(nil)
+
+// New returns a Proxy with no services: every host gets 404 until
+// SetService adds routes. It panics if opts.HealthPath does not start with
+// "/", which is a programming error the config layer should have caught.
+func New(opts Options) *Proxy {
+	opts = opts.withDefaults()
+	if !strings.HasPrefix(opts.HealthPath, "/") {
+		panic(fmt.Sprintf("proxy: health path %q must start with /", opts.HealthPath))
+	}
+	p := &Proxy{opts: opts, services: map[string]*serviceEntry{}}
+	p.table.Store(&routeTable{})
+	return p
+}
+
+// SetService adds a service or replaces the routes and options of an
+// existing one, keeping its targets. hosts are matched case-insensitively
+// without port; "*" matches any host no other service claims. pathPrefix
+// ("" or "/" for everything) matches on segment boundaries; the longest
+// matching prefix wins. It returns ErrRouteConflict when a host+prefix pair
+// belongs to another service and ErrInvalidRoute for malformed input; on
+// error nothing changes.
+func (p *Proxy) SetService(name string, hosts []string, pathPrefix string, opts ServiceOptions) (*Service, error) {
+	if name == "" {
+		return nil, fmt.Errorf("set service: empty name: %w", ErrInvalidRoute)
+	}
+	norm, err := normaliseHosts(hosts)
+	if err != nil {
+		return nil, fmt.Errorf("set service %s: %w", name, err)
+	}
+	prefix, err := normalisePrefix(pathPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("set service %s: %w", name, err)
+	}
+	o := opts.withDefaults()
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for other, e := range p.services {
+		if other == name || e.prefix != prefix {
+			continue
+		}
+		for _, h := range norm {
+			for _, oh := range e.hosts {
+				if h == oh {
+					return nil, fmt.Errorf("set service %s: host %q prefix %q is routed to %s: %w",
+						name, h, displayPrefix(prefix), other, ErrRouteConflict)
+				}
+			}
+		}
+	}
+	e := p.services[name]
+	if e == nil {
+		e = &serviceEntry{svc: newService(name, p)}
+		p.services[name] = e
+	}
+	e.hosts, e.prefix = norm, prefix
+	e.svc.cfg.Store(&serviceConfig{ServiceOptions: o, prefix: prefix})
+	p.rebuildLocked()
+	return e.svc, nil
+}
+
+// RemoveService stops routing to the named service; its hosts answer 404
+// from the next request on. Its targets are not drained: that is the
+// caller's job, as it owns their processes.
+func (p *Proxy) RemoveService(name string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.services[name]; !ok {
+		return
+	}
+	delete(p.services, name)
+	p.rebuildLocked()
+}
+
+// Service returns the named service, so the engine can switch its targets.
+func (p *Proxy) Service(name string) (*Service, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, ok := p.services[name]
+	if !ok {
+		return nil, false
+	}
+	return e.svc, true
+}
+
+// servicesSnapshot lists the current services for the metrics collector.
+func (p *Proxy) servicesSnapshot() []*Service {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]*Service, 0, len(p.services))
+	for _, e := range p.services {
+		out = append(out, e.svc)
+	}
+	return out
+}
+
+// ServeHTTP answers the health path, routes by host and prefix, and
+// forwards to the chosen service.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == p.opts.HealthPath {
+		h := w.Header()
+		h["Content-Type"] = textPlain
+		h["Cache-Control"] = noStore
+		io.WriteString(w, "ok\n")
+		return
+	}
+	svc := p.table.Load().lookup(r.Host, r.URL.Path)
+	if svc == nil {
+		plainError(w, http.StatusNotFound, fmt.Sprintf("hotswap: no service is configured for host %q and path %q\n", r.Host, r.URL.Path))
+		return
+	}
+	svc.serve(w, r)
+}
+
+// Header values shared by every response we write ourselves; never mutated.
+var (
+	textPlain = []string{"text/plain; charset=utf-8"}
+	noStore   = []string{"no-store"}
+	nosniff   = []string{"nosniff"}
+)
+
+// plainError writes a short plain-text error produced by the proxy itself.
+func plainError(w http.ResponseWriter, code int, body string) {
+	h := w.Header()
+	h["Content-Type"] = textPlain
+	h["X-Content-Type-Options"] = nosniff
+	h["Cache-Control"] = noStore
+	w.WriteHeader(code)
+	io.WriteString(w, body)
+}
