@@ -13,13 +13,13 @@ import (
 // Error codes carried in every error body, so clients branch on a word and
 // not on prose. The CLI maps them to exit codes (internal/cli/exit.go).
 const (
-	CodeInvalid      = "invalid"       // malformed request or version
-	CodeNotFound     = "not_found"     // unknown service, release or version never deployed
-	CodeBusy         = "busy"          // another deploy runs for this service
-	CodeConflict     = "conflict"      // state does not allow it (already live, nothing to promote)
-	CodeUnauthorized = "unauthorized"  // missing or wrong token
-	CodeUnavailable  = "unavailable"   // the daemon is shutting down
-	CodeInternal     = "internal"      // a bug or an I/O failure
+	CodeInvalid      = "invalid"      // malformed request or version
+	CodeNotFound     = "not_found"    // unknown service, release or version never deployed
+	CodeBusy         = "busy"         // another deploy runs for this service
+	CodeConflict     = "conflict"     // state does not allow it (already live, nothing to promote)
+	CodeUnauthorized = "unauthorized" // missing or wrong token
+	CodeUnavailable  = "unavailable"  // the daemon is shutting down
+	CodeInternal     = "internal"     // a bug or an I/O failure
 )
 
 // ErrorBody is the JSON every failed API call answers with.

@@ -124,7 +124,9 @@ func runDemo(ctx context.Context, w io.Writer, o demoOptions) error {
 		fmt.Fprintln(w)
 	}
 	deploy := func(v string) func() (api.Accepted, error) {
-		return func() (api.Accepted, error) { return c.Deploy(ctx, "shop", api.DeployRequest{Version: v, Note: "demo"}) }
+		return func() (api.Accepted, error) {
+			return c.Deploy(ctx, "shop", api.DeployRequest{Version: v, Note: "demo"})
+		}
 	}
 
 	step("deploy v1 (first version: nothing serves before it)", deploy("v1"))

@@ -80,8 +80,13 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		d.closeResources()
 		return nil, err
 	}
+	notifier, err := d.buildNotifier()
+	if err != nil {
+		d.closeResources()
+		return nil, err
+	}
 	d.engine, err = deploy.New(deploy.Options{Store: st, Proxy: d.proxy, Log: d.log, StopOnClose: opts.StopOnClose,
-		Notifier: d.buildNotifier()}, specs)
+		Notifier: notifier}, specs)
 	if err != nil {
 		d.closeResources()
 		return nil, err
@@ -128,11 +133,15 @@ func (d *Daemon) Start(ctx context.Context) error {
 	d.mu.Unlock()
 
 	if d.cfg.Control.Listen != "" {
+		mux, err := d.remoteMux()
+		if err != nil {
+			return err
+		}
 		tln, err := net.Listen("tcp", d.cfg.Control.Listen)
 		if err != nil {
 			return fmt.Errorf("control listen %s: %w", d.cfg.Control.Listen, err)
 		}
-		d.serve(tln, d.remoteMux(), 10*time.Second, 0)
+		d.serve(tln, mux, 10*time.Second, 0)
 		d.mu.Lock()
 		d.tcpLn = tln
 		d.mu.Unlock()

@@ -34,17 +34,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// testConfig is a process-runtime service running the sample app, with
-// timings short enough for tests and long enough to be realistic.
-func testConfig(t *testing.T, dir string, extra string) *config.Config {
-	t.Helper()
-	y := fmt.Sprintf(`state_dir: %q
-proxy:
-  listen: 127.0.0.1:0
-control:
-  socket: %q
-services:
-  - name: web
+// webService is the default test service: the sample app as a local process,
+// with timings short enough for tests and long enough to be realistic.
+const webService = `  - name: web
     hosts: [web.test]
     runtime: process
     process:
@@ -58,7 +50,27 @@ services:
     drain_timeout: 8s
     stop_grace: 2s
     warm_for: 1m
-%s`, dir, filepath.Join(dir, "hs.sock"), sampleBin, extra)
+`
+
+// testConfig is the web service plus extra (more services, indented as
+// list items), in a daemon on loopback port 0 with its state in dir.
+func testConfig(t *testing.T, dir string, extra string) *config.Config {
+	t.Helper()
+	return servicesConfig(t, dir, fmt.Sprintf(webService, sampleBin)+extra, "")
+}
+
+// servicesConfig is a daemon config with exactly the given services block
+// and top-level extra YAML.
+func servicesConfig(t *testing.T, dir, services, top string) *config.Config {
+	t.Helper()
+	y := fmt.Sprintf(`state_dir: %q
+proxy:
+  listen: 127.0.0.1:0
+control:
+  socket: %q
+%s
+services:
+%s`, dir, filepath.Join(dir, "hs.sock"), top, services)
 	cfg, err := config.Parse("test.yaml", []byte(y))
 	if err != nil {
 		t.Fatalf("config: %v", err)

@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"syscall"
 
@@ -51,6 +50,9 @@ func (d *Daemon) buildServices(ctx context.Context) ([]deploy.ServiceSpec, error
 		}
 		if err != nil {
 			return nil, fmt.Errorf("service %s: runtime: %w", sc.Name, err)
+		}
+		if c, ok := r.(interface{ Close() error }); ok {
+			d.closer = append(d.closer, c.Close)
 		}
 		keep := 5
 		if sc.Docker != nil && sc.Docker.KeepImages > 0 {
@@ -103,16 +105,6 @@ func dockerClient(ctx context.Context) (*client.Client, error) {
 		return nil, fmt.Errorf("docker engine does not answer: %w", err)
 	}
 	return c, nil
-}
-
-// buildNotifier returns the outbound notifier, or nil when none is configured.
-func (d *Daemon) buildNotifier() deploy.Notifier { return nil }
-
-// remoteMux is what the TCP listener serves: the token-protected API.
-func (d *Daemon) remoteMux() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/v1/", d.api.RemoteHandler())
-	return mux
 }
 
 func umask(m int) int { return syscall.Umask(m) }

@@ -77,10 +77,10 @@ type VersionStatus struct {
 
 // ActiveStatus describes the deployment in progress.
 type ActiveStatus struct {
-	Release int64     `json:"release"`
+	Release int64        `json:"release"`
 	Kind    release.Kind `json:"kind"`
-	Version string    `json:"version"`
-	Since   time.Time `json:"since"`
+	Version string       `json:"version"`
+	Since   time.Time    `json:"since"`
 }
 
 // Status is one service as `hotswap status` shows it.

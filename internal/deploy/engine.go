@@ -69,19 +69,19 @@ type Pruner interface {
 // ServiceSpec is everything the engine needs to deploy one service; the
 // daemon builds it from config.
 type ServiceSpec struct {
-	Name        string
-	Hosts       []string
-	PathPrefix  string
-	Runtime     rt.Runtime
-	Versions    *version.Validator
-	Health      health.Check
+	Name         string
+	Hosts        []string
+	PathPrefix   string
+	Runtime      rt.Runtime
+	Versions     *version.Validator
+	Health       health.Check
 	DrainTimeout time.Duration // in-flight requests on a replaced version get this long
-	WarmFor     time.Duration // a replaced version keeps running this long (rollback = pointer flip)
-	Hooks       [][]string    // pre-traffic commands, run in order against the new version
-	HookTimeout time.Duration
+	WarmFor      time.Duration // a replaced version keeps running this long (rollback = pointer flip)
+	Hooks        [][]string    // pre-traffic commands, run in order against the new version
+	HookTimeout  time.Duration
 	KeepReleases int // how many recent releases' artifacts to keep (Docker images); 0 = 5
-	Proxy       proxy.ServiceOptions
-	Progressive Progressive // canary / preview / analysis (zero value: plain blue/green)
+	Proxy        proxy.ServiceOptions
+	Progressive  Progressive // canary / preview / analysis (zero value: plain blue/green)
 }
 
 // Options configures an Engine.

@@ -53,7 +53,7 @@ const (
 // Request asks for a deploy (or, with Kind rollback, a rollback).
 type Request struct {
 	Service string
-	Version string // "" on rollback = the previous good release
+	Version string       // "" on rollback = the previous good release
 	Kind    release.Kind // KindDeploy (default) or KindRollback
 	Note    string
 	Commit  string

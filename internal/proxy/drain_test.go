@@ -19,13 +19,13 @@ import (
 func TestAcquireDrainRace(t *testing.T) {
 	p := New(Options{})
 	s, _ := p.SetService("web", []string{"*"}, "", ServiceOptions{})
-	for round := 0; round < 50; round++ {
+	for round := 0; round < 20; round++ {
 		tg, err := s.NewTarget("v", "127.0.0.1:1")
 		if err != nil {
 			t.Fatal(err)
 		}
 		var drained atomic.Bool
-		var bad atomic.Int64
+		var bad, after atomic.Int64
 		var wg sync.WaitGroup
 		stop := make(chan struct{})
 		for range 8 {
@@ -38,11 +38,15 @@ func TestAcquireDrainRace(t *testing.T) {
 						return
 					default:
 					}
+					late := drained.Load()
 					if tg.acquire() {
-						if drained.Load() {
+						if late {
 							bad.Add(1)
 						}
 						tg.release()
+					}
+					if late {
+						after.Add(1)
 					}
 				}
 			}()
@@ -51,6 +55,7 @@ func TestAcquireDrainRace(t *testing.T) {
 			t.Fatal(err)
 		}
 		drained.Store(true)
+		waitFor(t, "attempts after the drain", func() bool { return after.Load() >= 200 })
 		close(stop)
 		wg.Wait()
 		if n := bad.Load(); n > 0 {
@@ -237,7 +242,18 @@ func TestDrainTimeoutClosesStuckStream(t *testing.T) {
 func TestSwitchUnderLoad(t *testing.T) {
 	f := newFront(t, Options{})
 	s := f.service(t, "web", "example.com", "", ServiceOptions{})
-	cur := backend(t, "v0", nil)
+	// Every third request is a POST with a body, every fourth takes 20ms,
+	// so switches always find requests in flight.
+	app := func(version string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			if r.URL.Path == "/slow" {
+				<-time.After(20 * time.Millisecond)
+			}
+			io.WriteString(w, version+"\n")
+		}
+	}
+	cur := backend(t, "v0", app("v0"))
 	s.Switch(target(t, s, "v0", cur))
 
 	ctx, stop := context.WithCancel(context.Background())
@@ -251,9 +267,12 @@ func TestSwitchUnderLoad(t *testing.T) {
 			defer wg.Done()
 			for n := 0; ctx.Err() == nil; n++ {
 				var req *http.Request
-				if (i+n)%3 == 0 {
+				switch {
+				case (i+n)%3 == 0:
 					req = f.request(t, http.MethodPost, "example.com", "/submit", strings.NewReader("payload"))
-				} else {
+				case (i+n)%4 == 0:
+					req = f.request(t, http.MethodGet, "example.com", "/slow", nil)
+				default:
 					req = f.request(t, http.MethodGet, "example.com", "/", nil)
 				}
 				resp, err := f.client.Do(req)
@@ -275,18 +294,20 @@ func TestSwitchUnderLoad(t *testing.T) {
 		}()
 	}
 
-	const rounds = 25
+	const rounds = 40
 	for i := 1; i <= rounds; i++ {
 		before := ok.Load()
-		waitFor(t, "traffic between switches", func() bool { return ok.Load() >= before+20 || failed.Load() > 0 })
-		srv := backend(t, fmt.Sprintf("v%d", i), nil)
+		waitFor(t, "traffic between switches", func() bool { return ok.Load() >= before+40 || failed.Load() > 0 })
+		srv := backend(t, fmt.Sprintf("v%d", i), app(fmt.Sprintf("v%d", i)))
 		prev := s.Switch(target(t, s, fmt.Sprintf("v%d", i), srv))
 		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := prev.Drain(dctx); err != nil {
 			t.Errorf("drain %s: %v", prev.Version(), err)
 		}
 		cancel()
-		// Shut the drained version down the way the engine will.
+		// Kill the drained version abruptly, as a real app that does not
+		// drain on SIGTERM would die: any request still on it would fail.
+		cur.CloseClientConnections()
 		cur.Close()
 		cur = srv
 	}

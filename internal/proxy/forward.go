@@ -41,7 +41,8 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, o *serviceConfi
 	start := time.Now()
 	mayRetry := attempt == 0
 
-	c, err := t.pool.get(ctx, attempt > 0)
+	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+	c, err := t.pool.get(ctx, attempt > 0, hasBody || !replayable(r))
 	if err != nil {
 		// Nothing was sent: any request may be replayed.
 		return t.fail(w, r, err, mayRetry)
@@ -58,7 +59,6 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, o *serviceConfi
 		previewHeader: o.PreviewHeader,
 		trust:         t.svc.p.opts.TrustForwardedHeaders,
 	})
-	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 	before := c.nread
 
 	var bodyDone chan error

@@ -74,8 +74,10 @@ func (p *connPool) init(t *Target, o Options) {
 }
 
 // get returns a pooled connection that still looks alive, or dials one.
-// fresh skips the pool (used for a retry after a stale connection).
-func (p *connPool) get(ctx context.Context, fresh bool) (*upConn, error) {
+// fresh skips the pool (used for a retry after a stale connection). probe
+// checks even a recently used connection for a close by the target, for
+// requests that could not be replayed if it turned out stale.
+func (p *connPool) get(ctx context.Context, fresh, probe bool) (*upConn, error) {
 	for !fresh {
 		p.mu.Lock()
 		n := len(p.idle)
@@ -87,7 +89,7 @@ func (p *connPool) get(ctx context.Context, fresh bool) (*upConn, error) {
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		if idle := time.Since(c.idleSince); idle > p.idleTime || (idle > probeAfter && !connAlive(c)) {
+		if idle := time.Since(c.idleSince); idle > p.idleTime || ((probe || idle > probeAfter) && !connAlive(c)) {
 			c.Close()
 			continue
 		}

@@ -52,7 +52,7 @@ CREATE INDEX releases_by_live_at ON releases (service, live_at) WHERE live_at <>
 -- The invariant the proxy relies on: one live release per service.
 CREATE UNIQUE INDEX releases_one_live ON releases (service) WHERE state = 'live';
 -- Webhook idempotency: one release per delivery.
-CREATE UNIQUE INDEX releases_delivery ON releases (webhook_kind, delivery_id) WHERE delivery_id <> '';
+CREATE UNIQUE INDEX releases_delivery ON releases (service, webhook_kind, delivery_id) WHERE delivery_id <> '';
 
 CREATE TABLE events (
 	id         INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -59,7 +59,7 @@ func (s *Store) CreateRelease(ctx context.Context, r *Release) error {
 }
 
 // CreateReleaseIdempotent is CreateRelease for webhook deliveries: if a
-// release with the same (Source.WebhookKind, Source.DeliveryID) exists it is
+// release with the same (Service, Source.WebhookKind, Source.DeliveryID) exists it is
 // returned with created=false and nothing is written; otherwise r is stored
 // and returned with created=true. Any number of concurrent calls with one
 // delivery id create exactly one row. An empty DeliveryID always creates.
@@ -67,7 +67,7 @@ func (s *Store) CreateReleaseIdempotent(ctx context.Context, r *Release) (existi
 	err = s.writeTx(ctx, func(tx *sql.Tx) error {
 		if r.Source.DeliveryID != "" {
 			row := tx.QueryRowContext(ctx, `SELECT `+releaseCols+` FROM releases
-				WHERE webhook_kind = ? AND delivery_id = ?`, r.Source.WebhookKind, r.Source.DeliveryID)
+				WHERE service = ? AND webhook_kind = ? AND delivery_id = ?`, r.Service, r.Source.WebhookKind, r.Source.DeliveryID)
 			got, err := scanRelease(row)
 			switch {
 			case err == nil:

@@ -6,9 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -47,18 +45,23 @@ func (r *Runtime) RunHook(ctx context.Context, version string, argv []string, ou
 	cfg, hc, nc := r.containerConfig(art.Ref, env, r.hookLabels(version))
 	cfg.Cmd = argv
 	cfg.ExposedPorts = nil
-	res, err := r.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+	id, err := r.createContainer(ctx, client.ContainerCreateOptions{
 		Name: r.hookName(version), Config: cfg, HostConfig: hc, NetworkingConfig: nc,
 	})
 	if err != nil {
 		return fmt.Errorf("hook %q (version %s): create container: %w", argv, version, err)
 	}
-	id := res.ID
-	defer r.removeHook(ctx, id)
+	defer r.removeQuietly(ctx, id) // whatever happens, even after ctx ended
 
 	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	wait := r.cli.ContainerWait(wctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	waited := false // whether the wait's one value was taken
+	defer func() {
+		cancel()
+		if !waited {
+			releaseWait(wait)
+		}
+	}()
 	if _, err := r.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		return fmt.Errorf("hook %q (version %s): start container: %w", argv, version, err)
 	}
@@ -72,6 +75,7 @@ func (r *Runtime) RunHook(ctx context.Context, version string, argv []string, ou
 	logs.Close()
 	select {
 	case res := <-wait.Result:
+		waited = true
 		if res.StatusCode != 0 {
 			return fmt.Errorf("hook %q (version %s) failed: %s", argv, version, exitFromCode(int(res.StatusCode)).String())
 		}
@@ -80,20 +84,10 @@ func (r *Runtime) RunHook(ctx context.Context, version string, argv []string, ou
 		}
 		return nil
 	case err := <-wait.Error:
+		waited = true
 		return fmt.Errorf("hook %q (version %s): wait: %w", argv, version, err)
 	case <-ctx.Done():
 		return ctx.Err() // wrapped by the deferred func
-	}
-}
-
-// removeHook kills and removes a hook container. It runs with a bound of
-// its own because it must happen even when ctx has ended.
-func (r *Runtime) removeHook(ctx context.Context, id string) {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	_, err := r.cli.ContainerRemove(cctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-	if err != nil && !cerrdefs.IsNotFound(err) {
-		r.log.Error("remove hook container", "id", short(id), "err", err)
 	}
 }
 

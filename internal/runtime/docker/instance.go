@@ -80,43 +80,55 @@ func (i *instance) setExit(e runtime.Exit) {
 
 // watch waits for the container to stop, records how, and closes done. If
 // the wait breaks while the container still runs (the engine restarted),
-// it waits again; it ends early only when ctx is cancelled (Remove).
+// it waits again. Cancelling ctx (Remove) ends the wait: the client then
+// delivers an error, or the exit if it raced, and watch always takes that
+// one value so the client's goroutine can finish.
 func (i *instance) watch(ctx context.Context, wait client.ContainerWaitResult) {
 	defer close(i.done)
 	backoff := 100 * time.Millisecond
 	for {
+		var err error
 		select {
 		case res := <-wait.Result:
 			i.setExit(i.observe(ctx, int(res.StatusCode)))
 			return
-		case err := <-wait.Error:
-			if ctx.Err() != nil {
-				i.setExit(runtime.Exit{Code: -1, At: time.Now(), Err: errRemoved})
-				return
-			}
-			st, ierr := i.inspectState(ctx)
-			switch {
-			case cerrdefs.IsNotFound(ierr):
-				i.setExit(runtime.Exit{Code: -1, At: time.Now(), Err: fmt.Errorf("container disappeared: %w", runtime.ErrNotFound)})
-				return
-			case ierr == nil && !st.Running:
-				i.setExit(exitFromState(st))
-				return
-			}
-			i.rt.log.Warn("lost the wait on a container; waiting again", "id", short(i.id), "err", err, "inspect_err", ierr)
-			select {
-			case <-ctx.Done():
-				i.setExit(runtime.Exit{Code: -1, At: time.Now(), Err: errRemoved})
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, 5*time.Second)
-			wait = i.rt.cli.ContainerWait(ctx, i.id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
-		case <-ctx.Done():
+		case err = <-wait.Error:
+		}
+		if ctx.Err() != nil {
 			i.setExit(runtime.Exit{Code: -1, At: time.Now(), Err: errRemoved})
 			return
 		}
+		st, ierr := i.inspectState(ctx)
+		switch {
+		case cerrdefs.IsNotFound(ierr):
+			i.setExit(runtime.Exit{Code: -1, At: time.Now(), Err: fmt.Errorf("container disappeared: %w", runtime.ErrNotFound)})
+			return
+		case ierr == nil && !st.Running:
+			i.setExit(exitFromState(st))
+			return
+		}
+		i.rt.log.Warn("lost the wait on a container; waiting again", "id", short(i.id), "err", err, "inspect_err", ierr)
+		select {
+		case <-ctx.Done():
+			i.setExit(runtime.Exit{Code: -1, At: time.Now(), Err: errRemoved})
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+		wait = i.rt.cli.ContainerWait(ctx, i.id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
 	}
+}
+
+// releaseWait lets the client's goroutine behind a wait that nobody will
+// read finish once its context is cancelled: the client delivers exactly
+// one value, the exit on an unbuffered channel.
+func releaseWait(w client.ContainerWaitResult) {
+	go func() {
+		select {
+		case <-w.Result:
+		case <-w.Error:
+		}
+	}()
 }
 
 // observe turns the engine's report of an exit into an Exit, with the OOM

@@ -136,9 +136,9 @@ func TestPull(t *testing.T) {
 			t.Fatal(err)
 		}
 		if ins.ID == art.Digest || len(ins.RepoDigests) == 0 {
-			t.Errorf("Artifact.Digest %s is the image ID, want the registry digest %q", art.Digest, ins.RepoDigests)
+			t.Fatalf("Artifact.Digest %s is the image ID, want the registry digest %q", art.Digest, ins.RepoDigests)
 		}
-		for _, want := range []string{"pulling " + repo + ":v1", "Pull complete", "Downloaded newer image"} {
+		for _, want := range []string{"pulling " + repo + ":v1", "Digest: " + ins.RepoDigests[0][len(repo)+1:], "Downloaded newer image"} {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("progress lacks %q:\n%s", want, out.String())
 			}

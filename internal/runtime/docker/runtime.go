@@ -157,12 +157,12 @@ func (r *Runtime) create(ctx context.Context, ref string, spec runtime.Spec, env
 	base := r.containerName(spec.Version, spec.ReleaseID)
 	name := base
 	for try := 2; ; try++ {
-		res, err := r.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+		id, err := r.createContainer(ctx, client.ContainerCreateOptions{
 			Name: name, Config: cfg, HostConfig: hc, NetworkingConfig: nc,
 		})
 		switch {
 		case err == nil:
-			return res.ID, nil
+			return id, nil
 		case cerrdefs.IsConflict(err) && try < 10:
 			// The same version and release already has a container (a
 			// second instance): the name only needs to be unique.
@@ -172,6 +172,35 @@ func (r *Runtime) create(ctx context.Context, ref string, spec runtime.Spec, env
 		default:
 			return "", fmt.Errorf("create container %s: %w", name, err)
 		}
+	}
+}
+
+// createContainer creates a container and returns its ID. The request
+// itself is not cancelled with ctx: an abandoned request can still create
+// the container in the engine, and nobody would know its ID to remove it.
+// Once created, a container whose ctx has ended is removed again.
+func (r *Runtime) createContainer(ctx context.Context, opts client.ContainerCreateOptions) (string, error) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	res, err := r.cli.ContainerCreate(cctx, opts)
+	if err != nil {
+		return "", err
+	}
+	if ctx.Err() != nil {
+		r.removeQuietly(ctx, res.ID)
+		return "", ctx.Err()
+	}
+	return res.ID, nil
+}
+
+// removeQuietly force-removes a container we just created, for cleanups
+// that must happen even after ctx ended; a failure is only logged.
+func (r *Runtime) removeQuietly(ctx context.Context, id string) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_, err := r.cli.ContainerRemove(cctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		r.log.Error("remove container", "id", short(id), "err", err)
 	}
 }
 
@@ -207,24 +236,24 @@ func (r *Runtime) containerConfig(ref string, env []string, labels map[string]st
 // we only restarted is stopped again.
 func (r *Runtime) launch(ctx context.Context, id, version string, created bool) (_ *instance, err error) {
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	wait := r.cli.ContainerWait(wctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
 	defer func() {
 		if err == nil {
 			return
 		}
 		cancel()
+		releaseWait(wait)
+		if created {
+			r.removeQuietly(ctx, id)
+			return
+		}
 		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer ccancel()
-		var cerr error
-		if created {
-			_, cerr = r.cli.ContainerRemove(cctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-		} else {
-			_, cerr = r.cli.ContainerStop(cctx, id, client.ContainerStopOptions{Timeout: new(int)})
-		}
-		if cerr != nil && !cerrdefs.IsNotFound(cerr) {
-			r.log.Error("cleanup after failed start", "id", short(id), "err", cerr)
+		_, serr := r.cli.ContainerStop(cctx, id, client.ContainerStopOptions{Timeout: new(int)})
+		if serr != nil && !cerrdefs.IsNotFound(serr) {
+			r.log.Error("stop after failed restart", "id", short(id), "err", serr)
 		}
 	}()
-	wait := r.cli.ContainerWait(wctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
 	if _, err := r.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		return nil, fmt.Errorf("start container %s: %w", short(id), err)
 	}

@@ -1,0 +1,373 @@
+#!/usr/bin/env bash
+# bench/run.sh — requests/s and p50/p99 latency through hotswap's proxy,
+# through nginx, and straight to the backend, in one run on one machine.
+#
+# Why this shape: the only honest proxy comparison is a relative one, taken
+# minutes apart on the same box against the same backend. So the script
+# starts ONE backend (the sample app, deployed by hotswap itself), points
+# nginx and the "direct" path at the very address hotswap's live instance
+# listens on, and measures the three paths in rotating order, several rounds,
+# reporting medians and the per-round hotswap/nginx ratio.
+#
+# Usage (from anywhere; needs root only if wrk or nginx must be installed):
+#   bench/run.sh                     # 3 rounds x {direct,nginx,hotswap} x {32,128} x 10s
+#   ROUNDS=1 DURATION=5s bench/run.sh
+#   PROFILE=1 bench/run.sh           # plus a perf profile of both proxies at 32 conns
+#
+# Knobs (environment):
+#   DURATION=10s    wrk -d per measurement
+#   CONNS="32 128"  connection counts
+#   THREADS=2       wrk -t
+#   ROUNDS=3        repetitions of the whole matrix (medians are reported)
+#   WARMUP=3s       wrk run per path before measuring
+#   NGINX_WORKERS   nginx worker_processes (default: nproc, what "auto" picks)
+#   PROFILE=0       1: after measuring, perf-record hotswap and nginx during
+#                   one extra 32-connection run each and print top symbols
+#   OUT=bench/out   where results-<date>.md and the raw wrk outputs go
+#
+# Everything listens on 127.0.0.1 only. Every wait has a deadline. On exit
+# (normal, error or Ctrl-C) the trap stops exactly the processes this script
+# started — the hotswap daemon, the backend it deployed (found by its port and
+# checked to be our own binary) and the nginx master with its workers — by
+# PID, and removes the temporary directory.
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-"32 128"}
+THREADS=${THREADS:-2}
+ROUNDS=${ROUNDS:-3}
+WARMUP=${WARMUP:-3s}
+NGINX_WORKERS=${NGINX_WORKERS:-$(nproc)}
+PROFILE=${PROFILE:-0}
+[[ $DURATION =~ ^[0-9]+s$ && $WARMUP =~ ^[0-9]+s$ ]] || { echo "DURATION and WARMUP are whole seconds, like 10s" >&2; exit 2; }
+HOST_HDR=bench.local
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT=${OUT:-$REPO/bench/out}
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+RAW=$OUT/raw-$STAMP
+REPORT=$OUT/results-$STAMP.md
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# --- cleanup: only what we started, by PID --------------------------------
+WORK=""
+HS_PID=""
+NGX_PID=""
+NGX_CHILDREN=""
+BACKEND_PID=""
+PERF_PID=""
+
+stop_pid() { # stop_pid PID NAME: SIGTERM, wait up to 5 s, then SIGKILL
+	local pid=$1 name=$2 i
+	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	log "$name (pid $pid) ignored SIGTERM for 5s; sending SIGKILL"
+	kill -KILL "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$?
+	set +e
+	stop_pid "$PERF_PID" perf
+	stop_pid "$NGX_PID" "nginx master"
+	for p in $NGX_CHILDREN; do stop_pid "$p" "nginx worker"; done
+	# The daemon leaves apps running on SIGTERM (a restart re-adopts them),
+	# so the backend it deployed for us is stopped separately.
+	stop_pid "$HS_PID" "hotswap daemon"
+	stop_pid "$BACKEND_PID" "backend"
+	[[ -n $WORK && -d $WORK ]] && rm -rf "$WORK"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- prerequisites ----------------------------------------------------------
+need_install=()
+command -v wrk >/dev/null || need_install+=(wrk)
+# Debian bookworm's nginx-light is a transitional package that pulls in
+# "nginx" (plus the echo module); install nginx itself.
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_install+=(nginx)
+if ((${#need_install[@]})); then
+	[[ $(id -u) -eq 0 ]] || die "missing ${need_install[*]}; run as root or: sudo apt-get install -y ${need_install[*]}"
+	log "installing ${need_install[*]} (apt-get)"
+	# Note: on a systemd host the nginx package's postinst enables and starts
+	# nginx.service on port 80. This script never uses or touches it.
+	timeout 600 apt-get update
+	DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y "${need_install[@]}"
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+for c in go curl ss awk; do command -v "$c" >/dev/null || die "$c is required"; done
+
+WORK=$(mktemp -d /tmp/hs-bench.XXXXXX)
+chmod 0755 "$WORK" # nginx workers run as nobody and need to reach their temp dirs
+mkdir -p "$RAW"
+BIN=$WORK/hotswap
+
+log "building hotswap"
+(cd "$REPO" && timeout 300 go build -o "$BIN" ./cmd/hotswap)
+
+free_port() { # a port nothing listens on now (tiny race window; loopback only)
+	local p i
+	for ((i = 0; i < 200; i++)); do
+		p=$((20000 + RANDOM % 20000))
+		[[ -z $(ss -Htln "sport = :$p") ]] && { echo "$p"; return; }
+	done
+	die "no free port found"
+}
+
+wait_http() { # wait_http URL SECONDS: until URL answers 2xx
+	local url=$1 deadline=$((SECONDS + $2))
+	until curl -fsS -o /dev/null --max-time 1 -H "Host: $HOST_HDR" "$url" 2>/dev/null; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.1
+	done
+}
+
+# --- hotswap daemon + the one backend --------------------------------------
+HS_PORT=$(free_port)
+mkdir -p "$WORK/state"
+cat >"$WORK/hotswap.yaml" <<EOF
+state_dir: $WORK/state
+proxy:
+  listen: 127.0.0.1:$HS_PORT
+control:
+  socket: $WORK/hotswap.sock
+services:
+  - name: bench
+    hosts: [$HOST_HDR]
+    runtime: process
+    process:
+      command: ["$BIN", sampleapp, --port, "{port}", --version, "{version}"]
+    health:
+      path: /health
+      interval: 1s
+      timeout: 1s
+      healthy_threshold: 1
+      deadline: 20s
+EOF
+log "starting hotswap serve on 127.0.0.1:$HS_PORT"
+"$BIN" serve -c "$WORK/hotswap.yaml" --log-level warn >"$WORK/hotswap.log" 2>&1 &
+HS_PID=$!
+wait_http "http://127.0.0.1:$HS_PORT/_hotswap/up" 30 || { cat "$WORK/hotswap.log" >&2; die "hotswap did not come up"; }
+
+log "deploying the sample app (v1) through hotswap"
+timeout 60 "$BIN" -c "$WORK/hotswap.yaml" deploy bench v1 >"$WORK/deploy.log" 2>&1 ||
+	{ cat "$WORK/deploy.log" "$WORK/hotswap.log" >&2; die "deploy failed"; }
+BACKEND=$(timeout 10 "$BIN" -c "$WORK/hotswap.yaml" status --json bench |
+	grep -o '"live":{[^}]*"addr":"[^"]*"' | grep -o '"addr":"[^"]*"' | cut -d'"' -f4)
+[[ $BACKEND == 127.0.0.1:* ]] || die "could not read live.addr from hotswap status (got '$BACKEND')"
+BACKEND_PORT=${BACKEND##*:}
+pid=$(ss -Htlnp "sport = :$BACKEND_PORT" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
+# Stop it at exit only if it really is the sample app we just built.
+if [[ -n $pid ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "^$BIN sampleapp "; then
+	BACKEND_PID=$pid
+else
+	log "warning: could not identify the backend's pid; it will not be stopped at exit"
+fi
+log "backend (sample app) on $BACKEND, pid ${BACKEND_PID:-?}"
+
+# --- nginx, on its own config and prefix -------------------------------------
+NGX_PORT=$(free_port)
+NGX=$WORK/nginx
+mkdir -p "$NGX"
+cat >"$NGX/nginx.conf" <<EOF
+# Private instance for bench/run.sh; never the system service.
+daemon off;
+master_process on;
+worker_processes $NGINX_WORKERS;
+pid $NGX/nginx.pid;
+error_log $NGX/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $NGX/client_body;
+    proxy_temp_path $NGX/proxy;
+    fastcgi_temp_path $NGX/fastcgi;
+    uwsgi_temp_path $NGX/uwsgi;
+    scgi_temp_path $NGX/scgi;
+    # Steady-state keep-alive on both sides, like hotswap (Go's server and
+    # hotswap's pool have no per-connection request cap; nginx's default is
+    # 1000 requests, after which it would reconnect).
+    keepalive_requests 1000000;
+    upstream backend {
+        server $BACKEND;
+        keepalive 512;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$NGX_PORT;
+        server_name $HOST_HDR;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+            # The same forwarding headers hotswap adds.
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_set_header X-Forwarded-Host \$host;
+        }
+    }
+}
+EOF
+"$NGINX" -t -q -p "$NGX/" -e "$NGX/error.log" -c "$NGX/nginx.conf" || die "nginx config test failed"
+log "starting nginx ($NGINX_WORKERS workers) on 127.0.0.1:$NGX_PORT"
+"$NGINX" -p "$NGX/" -e "$NGX/error.log" -c "$NGX/nginx.conf" &
+NGX_PID=$!
+wait_http "http://127.0.0.1:$NGX_PORT/" 15 || { cat "$NGX/error.log" >&2; die "nginx did not come up"; }
+NGX_CHILDREN=$(ps -o pid= --ppid "$NGX_PID" | tr -s ' \n' ' ')
+
+# --- sanity: all three paths reach the same backend -------------------------
+declare -A URL=(
+	[direct]="http://$BACKEND/"
+	[nginx]="http://127.0.0.1:$NGX_PORT/"
+	[hotswap]="http://127.0.0.1:$HS_PORT/"
+)
+for p in direct nginx hotswap; do
+	got=$(curl -fsS --max-time 2 -H "Host: $HOST_HDR" "${URL[$p]}") || die "$p: request failed"
+	[[ $got == v1 ]] || die "$p: expected v1, got '$got'"
+done
+
+# --- measuring ----------------------------------------------------------------
+# cpu_ticks PID...: user+system clock ticks consumed so far by those processes.
+cpu_ticks() {
+	local t=0 p v
+	for p in "$@"; do
+		v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || v=0
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+proxy_pids() {
+	case $1 in
+	direct) echo "" ;;
+	nginx) echo "$NGX_PID $NGX_CHILDREN" ;;
+	hotswap) echo "$HS_PID" ;;
+	esac
+}
+# to_ms VALUE: wrk's "812.00us" / "1.23ms" / "2.01s" in milliseconds.
+to_ms() {
+	awk -v v="$1" 'BEGIN {
+		n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+		if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+		printf "%.3f", n }'
+}
+TICK=$(getconf CLK_TCK)
+
+declare -A RPS P50 P99 CPU BCPU ERR
+run_wrk() { # run_wrk PATH CONNS DURATION FILE
+	timeout $(( ${3%s} + 60 )) wrk -t"$THREADS" -c"$2" -d"$3" --latency -H "Host: $HOST_HDR" "${URL[$1]}" >"$4"
+}
+
+log "warm-up: $WARMUP per path"
+for p in direct nginx hotswap; do run_wrk "$p" 32 "$WARMUP" "$RAW/warmup-$p.txt"; done
+
+ORDERS=("direct nginx hotswap" "hotswap nginx direct" "nginx hotswap direct")
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+for ((r = 1; r <= ROUNDS; r++)); do
+	order=${ORDERS[$(((r - 1) % ${#ORDERS[@]}))]}
+	for c in $CONNS; do
+		for p in $order; do
+			f=$RAW/r$r-$p-c$c.txt
+			pids=$(proxy_pids "$p")
+			t0=$(cpu_ticks $pids)
+			b0=$(cpu_ticks $BACKEND_PID)
+			run_wrk "$p" "$c" "$DURATION" "$f"
+			t1=$(cpu_ticks $pids)
+			b1=$(cpu_ticks $BACKEND_PID)
+			rps=$(awk '/^Requests\/sec:/ {print $2}' "$f")
+			p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$f")")
+			p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$f")")
+			reqs=$(awk '/requests in/ {print $1}' "$f")
+			errs=$(awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(/,/, ""); n += $4 + $6 + $8 + $10} END {print n + 0}' "$f")
+			cpu="-"
+			bcpu="-"
+			per_req() { awk -v d="$1" -v n="$reqs" -v hz="$TICK" 'BEGIN {printf "%.1f", d / hz * 1e6 / n}'; }
+			if ((reqs > 0)); then
+				[[ -n $pids ]] && cpu=$(per_req $((t1 - t0)))
+				[[ -n $BACKEND_PID ]] && bcpu=$(per_req $((b1 - b0)))
+			fi
+			k=$p,$c
+			RPS[$k]+="$rps "
+			P50[$k]+="$p50 "
+			P99[$k]+="$p99 "
+			CPU[$k]+="$cpu "
+			BCPU[$k]+="$bcpu "
+			ERR[$k]=$((${ERR[$k]:-0} + errs))
+			log "round $r c=$c $p: $rps req/s p50 ${p50}ms p99 ${p99}ms CPU/req proxy ${cpu}us backend ${bcpu}us errors $errs"
+		done
+	done
+done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+median() { tr ' ' '\n' | awk '$1 != "" && $1 != "-"' | sort -g | awk '{a[NR] = $1} END {
+	if (NR == 0) { print "-"; exit }
+	if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+fmt0() { awk -v v="$1" 'BEGIN { if (v == "-") print "-"; else printf "%.0f", v }'; }
+fmt2() { awk -v v="$1" 'BEGIN { if (v == "-") print "-"; else printf "%.2f", v }'; }
+
+{
+	echo "## Run $STAMP"
+	echo
+	echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r)"
+	echo "- $(go version | cut -d' ' -f3-), $("$NGINX" -v 2>&1 | cut -d' ' -f3), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+	echo "- hotswap $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$REPO" && git diff --quiet 2>/dev/null || echo ' + uncommitted changes')"
+	echo "- wrk -t$THREADS -d$DURATION --latency -H 'Host: $HOST_HDR', $ROUNDS round(s), medians shown; nginx worker_processes $NGINX_WORKERS"
+	echo "- load average before/after: $LOAD_BEFORE / $LOAD_AFTER"
+	echo
+	echo "| path | conns | requests/s | p50 ms | p99 ms | proxy CPU µs/req | backend CPU µs/req | errors |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+	for c in $CONNS; do
+		for p in direct nginx hotswap; do
+			k=$p,$c
+			echo "| $p | $c | $(fmt0 "$(median <<<"${RPS[$k]}")") | $(fmt2 "$(median <<<"${P50[$k]}")") | $(fmt2 "$(median <<<"${P99[$k]}")") | $(median <<<"${CPU[$k]}") | $(median <<<"${BCPU[$k]}") | ${ERR[$k]} |"
+		done
+	done
+	echo
+	echo "| conns | hotswap/nginx requests/s (median) | per round |"
+	echo "|---:|---:|---|"
+	for c in $CONNS; do
+		m=$(awk -v h="$(median <<<"${RPS[hotswap,$c]}")" -v n="$(median <<<"${RPS[nginx,$c]}")" 'BEGIN {printf "%.2f", h / n}')
+		read -ra hs <<<"${RPS[hotswap,$c]}"
+		read -ra ng <<<"${RPS[nginx,$c]}"
+		per=""
+		for i in "${!hs[@]}"; do per+="$(awk -v h="${hs[$i]}" -v n="${ng[$i]}" 'BEGIN {printf "%.2f", h / n}') "; done
+		echo "| $c | **$m** | $per|"
+	done
+	echo
+	echo "Raw wrk output: $RAW"
+} | tee "$REPORT"
+log "report written to $REPORT"
+
+# --- optional profile -----------------------------------------------------------
+if [[ $PROFILE == 1 ]]; then
+	command -v perf >/dev/null || die "PROFILE=1 needs perf (apt-get install linux-perf)"
+	for p in hotswap nginx; do
+		pids=$(proxy_pids "$p" | tr -s ' ' ',' | sed 's/^,//; s/,$//')
+		data=$WORK/$p.perf.data
+		log "profiling $p (pids $pids) during a 32-connection run"
+		timeout 60 perf record -F 999 -g -p "$pids" -o "$data" -- sleep 8 >/dev/null 2>"$WORK/perf-$p.log" &
+		PERF_PID=$!
+		run_wrk "$p" 32 10s "$RAW/profile-$p-c32.txt"
+		wait "$PERF_PID" || true
+		PERF_PID=""
+		prof=$OUT/profile-$STAMP-$p.txt
+		{
+			echo "# $p, 32 connections: perf record -F 999 -g -p $pids (8 s)"
+			echo "## by shared object"
+			perf report -i "$data" --stdio --no-children --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$' | head -12
+			echo "## top symbols (self)"
+			perf report -i "$data" --stdio --no-children --sort dso,symbol -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -45
+			echo "## top symbols (children: time under each function)"
+			perf report -i "$data" --stdio --children --sort symbol -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -45
+		} >"$prof"
+		cat "$prof"
+		log "profile written to $prof"
+	done
+fi
