@@ -358,14 +358,16 @@ if [[ $PROFILE == 1 ]]; then
 		wait "$PERF_PID" || true
 		PERF_PID=""
 		prof=$OUT/profile-$STAMP-$p.txt
+		# perf report | head would die of SIGPIPE under pipefail: filter in awk.
+		top() { awk -v n="$1" '!/^#/ && NF && c++ < n'; }
 		{
-			echo "# $p, 32 connections: perf record -F 999 -g -p $pids (8 s)"
+			echo "# $p, 32 connections: perf record -F 999 -g -p $pids (8 s); $(awk '/^Requests\/sec:/ {print $2}' "$RAW/profile-$p-c32.txt") req/s while profiled"
 			echo "## by shared object"
-			perf report -i "$data" --stdio --no-children --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$' | head -12
+			perf report -i "$data" --stdio --no-children --sort dso 2>/dev/null | top 12
 			echo "## top symbols (self)"
-			perf report -i "$data" --stdio --no-children --sort dso,symbol -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -45
+			perf report -i "$data" --stdio --no-children --sort dso,symbol -g none 2>/dev/null | top 45
 			echo "## top symbols (children: time under each function)"
-			perf report -i "$data" --stdio --children --sort symbol -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -45
+			perf report -i "$data" --stdio --children --sort symbol -g none 2>/dev/null | top 45
 		} >"$prof"
 		cat "$prof"
 		log "profile written to $prof"

@@ -1,0 +1,163 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// splitGet sends one request with optional cookies and headers and returns
+// the version that answered and the sticky cookie it was given ("" if none).
+func splitGet(t testing.TB, f *front, cookie string, hdr http.Header) (version, sticky string) {
+	t.Helper()
+	req := f.request(t, http.MethodGet, "example.com", "/", nil)
+	for k, vs := range hdr {
+		req.Header[k] = vs
+	}
+	if cookie != "" {
+		req.Header.Set("Cookie", cookie)
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, b)
+	}
+	for _, c := range resp.Cookies() {
+		if c.Name == "hotswap_bucket" {
+			sticky = c.Name + "=" + c.Value
+		}
+	}
+	return trimNL(string(b)), sticky
+}
+
+// TestCanarySplit: 10,000 cookie-less clients split within ±2 points of the
+// weight, each told its bucket, and the bucket decides the version.
+func TestCanarySplit(t *testing.T) {
+	f := newFront(t, Options{})
+	s := f.service(t, "web", "example.com", "", ServiceOptions{})
+	s.Switch(target(t, s, "v1", backend(t, "v1", nil)))
+	canary := target(t, s, "v2", backend(t, "v2", nil))
+	s.SetCanary(canary, 30)
+	if tg, pct := s.Canary(); tg != canary || pct != 30 {
+		t.Fatalf("Canary() = %v, %v", tg, pct)
+	}
+
+	const total, workers = 10000, 8
+	var mu sync.Mutex
+	counts := map[string]int{}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < total; i += workers {
+				v, sticky := splitGet(t, f, "", nil)
+				b, err := strconv.Atoi(strings.TrimPrefix(sticky, "hotswap_bucket="))
+				if err != nil {
+					t.Errorf("no usable sticky cookie: %q", sticky)
+					return
+				}
+				if want := map[bool]string{true: "v2", false: "v1"}[b < 3000]; v != want {
+					t.Errorf("bucket %d served by %s, want %s", b, v, want)
+				}
+				mu.Lock()
+				counts[v]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	share := float64(counts["v2"]) * 100 / total
+	if share < 28 || share > 32 {
+		t.Fatalf("canary share %.2f%% (%v), want 30±2", share, counts)
+	}
+	t.Logf("canary share %.2f%% over %d requests", share, total)
+}
+
+// TestCanarySticky: a client with the cookie keeps its version, raising
+// the weight only moves clients towards the canary, and clearing the
+// canary stops cookies.
+func TestCanarySticky(t *testing.T) {
+	f := newFront(t, Options{})
+	s := f.service(t, "web", "example.com", "", ServiceOptions{})
+	s.Switch(target(t, s, "v1", backend(t, "v1", nil)))
+	v2 := target(t, s, "v2", backend(t, "v2", nil))
+	s.SetCanary(v2, 50)
+
+	onVersion := map[string]string{} // version → a cookie that led there
+	for len(onVersion) < 2 {
+		v, sticky := splitGet(t, f, "", nil)
+		if sticky == "" {
+			t.Fatal("no sticky cookie on a cookie-less request during a canary")
+		}
+		onVersion[v] = sticky
+	}
+	for v, cookie := range onVersion {
+		for i := 0; i < 50; i++ {
+			got, sticky := splitGet(t, f, cookie, nil)
+			if got != v {
+				t.Fatalf("client with %s moved from %s to %s", cookie, v, got)
+			}
+			if sticky != "" {
+				t.Fatalf("client with a valid cookie was given another: %s", sticky)
+			}
+		}
+	}
+	s.SetCanary(v2, 0)
+	if got, _ := splitGet(t, f, onVersion["v2"], nil); got != "v1" {
+		t.Errorf("weight 0: a former canary client served by %s, want v1", got)
+	}
+	can := target(t, s, "v3", backend(t, "v3", nil))
+	s.SetCanary(can, 100)
+	if got, _ := splitGet(t, f, onVersion["v1"], nil); got != "v3" {
+		t.Errorf("weight 100: served by %s, want the canary", got)
+	}
+	if got, _ := splitGet(t, f, "hotswap_bucket=junk", nil); got != "v3" {
+		t.Errorf("invalid cookie at weight 100: served by %s", got)
+	}
+	s.ClearCanary()
+	got, sticky := splitGet(t, f, "", nil)
+	if got != "v1" || sticky != "" {
+		t.Errorf("after ClearCanary: %s with cookie %q, want v1 and no cookie", got, sticky)
+	}
+}
+
+// TestPreview: the preview header or cookie reaches the preview target and
+// nothing else does; a configured value must match.
+func TestPreview(t *testing.T) {
+	for _, tc := range []struct {
+		name, value string
+		hdr         http.Header
+		cookie      string
+		want        string
+	}{
+		{"header any value", "", http.Header{"X-Hotswap-Preview": {"1"}}, "", "v3"},
+		{"cookie any value", "", nil, "a=b; hotswap_preview=yes", "v3"},
+		{"nothing", "", nil, "a=b", "v1"},
+		{"header right value", "s3cret", http.Header{"X-Hotswap-Preview": {"s3cret"}}, "", "v3"},
+		{"header wrong value", "s3cret", http.Header{"X-Hotswap-Preview": {"guess"}}, "", "v1"},
+		{"cookie right value", "s3cret", nil, "hotswap_preview=s3cret", "v3"},
+		{"cookie wrong value", "s3cret", nil, "hotswap_preview=1", "v1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFront(t, Options{})
+			s := f.service(t, "web", "example.com", "", ServiceOptions{PreviewValue: tc.value})
+			s.Switch(target(t, s, "v1", backend(t, "v1", nil)))
+			s.SetPreview(target(t, s, "v3", backend(t, "v3", nil)))
+			if got, _ := splitGet(t, f, tc.cookie, tc.hdr); got != tc.want {
+				t.Fatalf("served by %s, want %s", got, tc.want)
+			}
+			s.ClearPreview()
+			if got, _ := splitGet(t, f, tc.cookie, tc.hdr); got != "v1" {
+				t.Fatalf("after ClearPreview served by %s, want v1", got)
+			}
+		})
+	}
+}
