@@ -359,16 +359,34 @@ if [[ $PROFILE == 1 ]]; then
 		PERF_PID=""
 		prof=$OUT/profile-$STAMP-$p.txt
 		# perf report | head would die of SIGPIPE under pipefail: filter in awk.
-		top() { awk -v n="$1" '!/^#/ && NF && c++ < n'; }
+		top() { awk -v n="$1" '!/^#/ && NF && c++ < n { sub(/[ -]+$/, ""); print }'; }
 		{
 			echo "# $p, 32 connections: perf record -F 999 -g -p $pids (8 s); $(awk '/^Requests\/sec:/ {print $2}' "$RAW/profile-$p-c32.txt") req/s while profiled"
 			echo "## by shared object"
-			perf report -i "$data" --stdio --no-children --sort dso 2>/dev/null | top 12
+			perf report -i "$data" --stdio --no-children --sort dso -g none 2>/dev/null | top 12
 			echo "## top symbols (self)"
 			perf report -i "$data" --stdio --no-children --sort dso,symbol -g none 2>/dev/null | top 45
 			echo "## top symbols (children: time under each function)"
 			perf report -i "$data" --stdio --children --sort symbol -g none 2>/dev/null | top 45
 		} >"$prof"
+
+		# Syscalls per request: perf trace counts every syscall of the
+		# proxy's threads while wrk runs 5 s inside an 8 s window (the idle
+		# daemon makes almost none, so the ratio is per request).
+		log "counting $p's syscalls during a 5 s 32-connection run"
+		timeout 60 perf trace -s -p "$pids" -o "$WORK/trace-$p.txt" -- sleep 8 >/dev/null 2>&1 &
+		PERF_PID=$!
+		sleep 1 # let perf attach before the load starts
+		run_wrk "$p" 32 5s "$RAW/trace-$p-c32.txt"
+		wait "$PERF_PID" || true
+		PERF_PID=""
+		reqs=$(awk '/requests in/ {print $1}' "$RAW/trace-$p-c32.txt")
+		{
+			echo "## syscalls per request (perf trace -s, summed over threads; $reqs requests)"
+			awk -v n="$reqs" '$1 ~ /^[a-z_0-9]+$/ && $2 ~ /^[0-9]+$/ && NF >= 8 { c[$1] += $2; t += $2 }
+				END { for (k in c) if (c[k] / n >= 0.01) printf "%-16s %6.2f\n", k, c[k] / n
+					printf "%-16s %6.2f\n", "TOTAL", t / n }' "$WORK/trace-$p.txt" | sort -k2 -gr
+		} >>"$prof"
 		cat "$prof"
 		log "profile written to $prof"
 	done

@@ -65,10 +65,34 @@ func (d *Daemon) buildServices(ctx context.Context) ([]deploy.ServiceSpec, error
 			DrainTimeout: sc.DrainTimeout, WarmFor: sc.WarmFor,
 			Hooks: argvs(sc.Hooks.PreTraffic), HookTimeout: sc.Hooks.Timeout,
 			KeepReleases: keep,
-			Proxy:        proxy.ServiceOptions{PreviewHeader: sc.Preview.Header, PreviewCookie: sc.Preview.Cookie},
+			Proxy:        proxy.ServiceOptions{PreviewHeader: sc.Preview.Header, PreviewCookie: sc.Preview.Cookie, StickyCookie: stickyCookie(sc)},
+			Progressive:  progressive(sc),
 		})
 	}
 	return specs, nil
+}
+
+// progressive maps the canary and analysis settings to the engine's.
+func progressive(sc *config.Service) deploy.Progressive {
+	p := deploy.Progressive{Strategy: string(sc.Strategy)}
+	if sc.Canary != nil {
+		for _, st := range sc.Canary.Steps {
+			p.Steps = append(p.Steps, deploy.Step{Percent: float64(st.Weight), Duration: st.Duration})
+		}
+		p.ApprovalBeforeLast = sc.Canary.ApprovalBeforeLast
+	}
+	if a := sc.Analysis; a != nil {
+		p.Analysis = &deploy.Analysis{Interval: a.Interval, MinRequests: uint64(a.MinRequests), MaxErrorRate: a.MaxErrorRate,
+			MaxErrorRateDelta: a.MaxErrorRateDelta, MaxP95: a.MaxP95, Bake: a.Bake}
+	}
+	return p
+}
+
+func stickyCookie(sc *config.Service) string {
+	if sc.Canary != nil && sc.Canary.StickyCookie != "" {
+		return sc.Canary.StickyCookie
+	}
+	return "hotswap_canary"
 }
 
 func argvs(in []config.Argv) [][]string {

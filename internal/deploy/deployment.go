@@ -9,6 +9,7 @@ import (
 
 	"github.com/hotswap/hotswap/internal/health"
 	"github.com/hotswap/hotswap/internal/release"
+	"github.com/hotswap/hotswap/internal/proxy"
 	rt "github.com/hotswap/hotswap/internal/runtime"
 )
 
@@ -109,7 +110,11 @@ func (e *Engine) conclude(s *service, d *deployment, err error) {
 	}
 	state := release.Failed
 	kind := "failed"
-	if errors.Is(err, errAborted) {
+	var af *analysisFailure
+	if errors.As(err, &af) {
+		state, kind = release.RolledBack, "rolled_back"
+		e.record(d.rel, func(r *release.Release) { r.Analysis = af.v.JSON() })
+	} else if errors.Is(err, errAborted) {
 		state = release.Aborted
 	} else if e.ctx.Err() != nil {
 		err = fmt.Errorf("interrupted: the daemon is shutting down: %w", err)
@@ -128,7 +133,8 @@ func (e *Engine) conclude(s *service, d *deployment, err error) {
 	}
 	e.event(d.rel, "done", release.LevelError, fmt.Sprintf("%s %s %s: %s; traffic stays on the live version", d.kind, s.spec.Name, d.version, firstLine(msg)), time.Since(d.started))
 	e.log.Warn("deploy failed", "service", s.spec.Name, "version", d.version, "release", d.rel, "err", firstLine(msg))
-	e.notifyEvent(Notification{Kind: kind, Service: s.spec.Name, Version: d.version, ReleaseID: d.rel, Actor: d.req.Source.Actor, Reason: firstLine(msg), Duration: time.Since(d.started)})
+	e.notifyEvent(Notification{Kind: kind, Service: s.spec.Name, Version: d.version, ReleaseID: d.rel, Actor: d.req.Source.Actor,
+		Reason: firstLine(msg), Duration: time.Since(d.started), Automatic: af != nil})
 }
 
 var errAborted = errors.New("aborted")
@@ -167,14 +173,21 @@ func (e *Engine) blueGreen(ctx context.Context, s *service, d *deployment) error
 		return err
 	}
 	replaced := release.Warm
+	var t *proxy.Target
 	if d.kind == KindRollback {
-		replaced = release.RolledBack
+		replaced = release.RolledBack // a rollback goes straight to 100%: the target was good before
+	} else if s.spec.Progressive.Strategy == "canary" && len(s.spec.Progressive.Steps) > 0 {
+		var err error
+		if t, err = e.canary(ctx, s, d, inst); err != nil {
+			e.discard(s, d, inst)
+			return err
+		}
 	}
-	if err := e.switchTo(s, d, inst, replaced); err != nil {
+	if err := e.switchTo(s, d, inst, replaced, t); err != nil {
 		e.discard(s, d, inst)
 		return err
 	}
-	return e.bake(ctx, s, d)
+	return e.bake(ctx, s, d, inst)
 }
 
 // gate waits for the new instance to pass its health check.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hotswap/hotswap/internal/health"
+	"github.com/hotswap/hotswap/internal/proxy"
 	"github.com/hotswap/hotswap/internal/release"
 	rt "github.com/hotswap/hotswap/internal/runtime"
 )
@@ -19,14 +20,17 @@ const stopTimeout = 2 * time.Minute
 // replaced version is drained (its in-flight requests, streams included,
 // get DrainTimeout) and, for a deploy, kept running for WarmFor so a
 // rollback is another pointer swap.
-func (e *Engine) switchTo(s *service, d *deployment, inst rt.Instance, replacedState release.State) error {
+func (e *Engine) switchTo(s *service, d *deployment, inst rt.Instance, replacedState release.State, t *proxy.Target) error {
 	step := time.Now()
-	t, err := s.route.NewTarget(d.version, inst.Addr())
-	if err != nil {
-		return &failure{step: "switch", err: err}
+	if t == nil {
+		var err error
+		if t, err = s.route.NewTarget(d.version, inst.Addr()); err != nil {
+			return &failure{step: "switch", err: err}
+		}
 	}
 	s.mu.Lock()
 	s.route.Switch(t)
+	s.route.ClearCanary() // a canary target is now the live one
 	old := s.live
 	s.live = newSlot(d.rel, d.version, inst, t)
 	type retirement struct {

@@ -64,12 +64,12 @@ func TestHistogramQuantile(t *testing.T) {
 		q    float64
 		want time.Duration
 	}{
-		{0.25, 250 * time.Microsecond},  // halfway through the first bucket
-		{0.5, 500 * time.Microsecond},   // its top
-		{0.7, 1750 * time.Microsecond},  // halfway through (1ms, 2.5ms]
-		{0.9, 2500 * time.Microsecond},  // top of that bucket
-		{0.99, 30 * time.Second},        // +Inf bucket reports the last bound
-		{1.5, 30 * time.Second},         // clamped
+		{0.25, 250 * time.Microsecond}, // halfway through the first bucket
+		{0.5, 500 * time.Microsecond},  // its top
+		{0.7, 1750 * time.Microsecond}, // halfway through (1ms, 2.5ms]
+		{0.9, 2500 * time.Microsecond}, // top of that bucket
+		{0.99, 30 * time.Second},       // +Inf bucket reports the last bound
+		{1.5, 30 * time.Second},        // clamped
 	} {
 		if got := h.Quantile(tc.q); got != tc.want {
 			t.Errorf("Quantile(%v) = %v, want %v", tc.q, got, tc.want)

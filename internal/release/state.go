@@ -47,7 +47,9 @@ var States = []State{Queued, Deploying, Live, Warm, Retired, Failed, Aborted, Su
 // Read-only after init; safe for concurrent use.
 var transitions = map[State]map[State]bool{
 	Queued:    {Deploying: true, Superseded: true, Aborted: true},
-	Deploying: {Live: true, Failed: true, Aborted: true},
+	// Deploying -> RolledBack: a canary that took part of the traffic and
+	// was sent back by analysis.
+	Deploying: {Live: true, Failed: true, Aborted: true, RolledBack: true},
 	// Live -> Retired directly is for strategies that keep no warm copy
 	// (recreate, or keep_warm disabled).
 	Live: {Warm: true, Retired: true, RolledBack: true},

@@ -9,7 +9,7 @@ import (
 func TestValidIsExactlyTheStateMachine(t *testing.T) {
 	legal := map[[2]State]bool{
 		{Queued, Deploying}: true, {Queued, Superseded}: true, {Queued, Aborted}: true,
-		{Deploying, Live}: true, {Deploying, Failed}: true, {Deploying, Aborted}: true,
+		{Deploying, Live}: true, {Deploying, Failed}: true, {Deploying, Aborted}: true, {Deploying, RolledBack}: true,
 		{Live, Warm}: true, {Live, Retired}: true, {Live, RolledBack}: true,
 		{Warm, Live}: true, {Warm, Retired}: true, {Warm, RolledBack}: true,
 	}

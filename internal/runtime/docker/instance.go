@@ -59,11 +59,23 @@ func (r *Runtime) stoppedInstance(id, version string, st *container.State) *inst
 	return i
 }
 
-func (i *instance) ID() string            { return i.id }
-func (i *instance) Version() string       { return i.version }
-func (i *instance) Addr() string          { return i.addr }
+// ID is the container ID, which Adopt takes back.
+func (i *instance) ID() string { return i.id }
+
+// Version is the version label the container was created with.
+func (i *instance) Version() string { return i.version }
+
+// Addr is where the proxy dials the app (see the package doc); "" when the
+// container was not running when this handle was made.
+func (i *instance) Addr() string { return i.addr }
+
+// Done is closed by the watch once the container has stopped.
 func (i *instance) Done() <-chan struct{} { return i.done }
-func (i *instance) String() string        { return "container " + short(i.id) + " (" + i.version + ")" }
+
+// String names the instance in errors and logs.
+func (i *instance) String() string { return "container " + short(i.id) + " (" + i.version + ")" }
+
+// Exit is how the container ended, from the engine's record.
 func (i *instance) Exit() (runtime.Exit, bool) {
 	i.mu.Lock()
 	defer i.mu.Unlock()

@@ -39,9 +39,10 @@ type Runtime struct {
 }
 
 // New validates cfg and returns the service's runtime. It does not touch
-// the engine, so a daemon starts even while Docker is down; the network is
-// created at the first Start or RunHook. cli should have negotiated its API
-// version (client.Ping with NegotiateAPIVersion). log may be nil.
+// the engine (ctx is unused today), so a daemon starts even while Docker is
+// down; the network is created at the first Start or RunHook. cli should
+// have negotiated its API version (client.Ping with NegotiateAPIVersion).
+// log may be nil.
 func New(ctx context.Context, cli *client.Client, cfg Config, log *slog.Logger) (*Runtime, error) {
 	if cli == nil {
 		return nil, errors.New("docker runtime: nil client")
