@@ -260,57 +260,134 @@ to_ms() {
 }
 TICK=$(getconf CLK_TCK)
 
-declare -A RPS P50 P99 CPU BCPU ERR
 run_wrk() { # run_wrk PATH CONNS DURATION FILE
-	timeout $(( ${3%s} + 60 )) wrk -t"$THREADS" -c"$2" -d"$3" --latency -H "Host: $HOST_HDR" "${URL[$1]}" >"$4"
+	timeout $((${3%s} + 60)) wrk -t"$THREADS" -c"$2" -d"$3" --latency -H "Host: $HOST_HDR" "${URL[$1]}" >"$4"
+}
+# machine_ticks: busy clock ticks of the whole machine so far, all CPUs.
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+# times_ticks FILE: the "children" line of bash's `times` (reaped children's
+# user+sys, i.e. wrk's CPU once it exited) in clock ticks.
+times_ticks() {
+	awk -v hz="$TICK" 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/)
+		printf "%d", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) * hz }' "$1"
+}
+# wait_quiet: the machine is shared; before each measurement wait (up to
+# QUIET_WAIT s) until everything else uses less than 0.3 of a core, and
+# print how busy it was, in cores, over the last second.
+QUIET_WAIT=${QUIET_WAIT:-30}
+wait_quiet() {
+	local deadline=$((SECONDS + QUIET_WAIT)) m0 m1 busy
+	while :; do
+		m0=$(machine_ticks)
+		sleep 1
+		m1=$(machine_ticks)
+		busy=$(awk -v d=$((m1 - m0)) -v hz="$TICK" 'BEGIN {printf "%.2f", d / hz}')
+		if awk -v b="$busy" 'BEGIN {exit !(b < 0.3)}' || ((SECONDS >= deadline)); then
+			echo "$busy"
+			return
+		fi
+	done
 }
 
 log "warm-up: $WARMUP per path"
 for p in direct nginx hotswap; do run_wrk "$p" 32 "$WARMUP" "$RAW/warmup-$p.txt"; done
 
+printf 'round\tpath\tconns\trps\tp50_ms\tp99_ms\tproxy_cpu_us_req\tbackend_cpu_us_req\twrk_cpu_us_req\tother_cores\tbusy_before_cores\terrors\n' >"$RAW/runs.tsv"
 ORDERS=("direct nginx hotswap" "hotswap nginx direct" "nginx hotswap direct")
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+secs=${DURATION%s}
 for ((r = 1; r <= ROUNDS; r++)); do
 	order=${ORDERS[$(((r - 1) % ${#ORDERS[@]}))]}
 	for c in $CONNS; do
 		for p in $order; do
 			f=$RAW/r$r-$p-c$c.txt
 			pids=$(proxy_pids "$p")
+			idle_busy=$(wait_quiet)
 			t0=$(cpu_ticks $pids)
 			b0=$(cpu_ticks $BACKEND_PID)
+			m0=$(machine_ticks)
+			times >"$WORK/times0"
 			run_wrk "$p" "$c" "$DURATION" "$f"
+			times >"$WORK/times1"
+			m1=$(machine_ticks)
 			t1=$(cpu_ticks $pids)
 			b1=$(cpu_ticks $BACKEND_PID)
+			w=$(($(times_ticks "$WORK/times1") - $(times_ticks "$WORK/times0")))
 			rps=$(awk '/^Requests\/sec:/ {print $2}' "$f")
 			p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$f")")
 			p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$f")")
 			reqs=$(awk '/requests in/ {print $1}' "$f")
 			errs=$(awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(/,/, ""); n += $4 + $6 + $8 + $10} END {print n + 0}' "$f")
-			cpu="-"
-			bcpu="-"
 			per_req() { awk -v d="$1" -v n="$reqs" -v hz="$TICK" 'BEGIN {printf "%.1f", d / hz * 1e6 / n}'; }
+			cpu="-" bcpu="-" wcpu="-"
 			if ((reqs > 0)); then
 				[[ -n $pids ]] && cpu=$(per_req $((t1 - t0)))
 				[[ -n $BACKEND_PID ]] && bcpu=$(per_req $((b1 - b0)))
+				wcpu=$(per_req "$w")
 			fi
-			k=$p,$c
-			RPS[$k]+="$rps "
-			P50[$k]+="$p50 "
-			P99[$k]+="$p99 "
-			CPU[$k]+="$cpu "
-			BCPU[$k]+="$bcpu "
-			ERR[$k]=$((${ERR[$k]:-0} + errs))
-			log "round $r c=$c $p: $rps req/s p50 ${p50}ms p99 ${p99}ms CPU/req proxy ${cpu}us backend ${bcpu}us errors $errs"
+			# CPU used by everything else on the machine during the run, in
+			# cores (machine busy minus wrk, backend and proxy): contamination.
+			other=$(awk -v d=$((m1 - m0 - w - (b1 - b0) - (t1 - t0))) -v hz="$TICK" -v s="$secs" 'BEGIN {printf "%.2f", d / hz / s}')
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$p" "$c" "$rps" "$p50" "$p99" \
+				"$cpu" "$bcpu" "$wcpu" "$other" "$idle_busy" "$errs" >>"$RAW/runs.tsv"
+			log "round $r c=$c $p: $rps req/s p50 ${p50}ms p99 ${p99}ms; CPU/req proxy ${cpu}us backend ${bcpu}us wrk ${wcpu}us; other load ${other} cores (idle before ${idle_busy}); errors $errs"
 		done
 	done
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
-median() { tr ' ' '\n' | awk '$1 != "" && $1 != "-"' | sort -g | awk '{a[NR] = $1} END {
-	if (NR == 0) { print "-"; exit }
-	if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-fmt0() { awk -v v="$1" 'BEGIN { if (v == "-") print "-"; else printf "%.0f", v }'; }
-fmt2() { awk -v v="$1" 'BEGIN { if (v == "-") print "-"; else printf "%.2f", v }'; }
+# summarise runs.tsv: per path and conns the medians over the runs that
+# were not disturbed (other load < OTHER_MAX cores); when every run of a cell
+# was disturbed, all runs are used and the cell is marked "*".
+OTHER_MAX=${OTHER_MAX:-0.25}
+summarise() {
+	awk -F'\t' -v conns="$CONNS" -v omax="$OTHER_MAX" '
+	function med(list,    n, a, i, j, t) {
+		n = split(list, a, " ")
+		if (n == 0) return "-"
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	function add(arr, k, v) { if (v != "-") arr[k] = arr[k] " " v }
+	NR == 1 { next }
+	{
+		k = $2 SUBSEP $3
+		clean = ($10 + 0 < omax)
+		add(all_rps, k, $4); add(all_p50, k, $5); add(all_p99, k, $6); add(all_cpu, k, $7); add(all_bcpu, k, $8); add(all_oth, k, $10)
+		n_all[k]++
+		if (clean) { add(c_rps, k, $4); add(c_p50, k, $5); add(c_p99, k, $6); add(c_cpu, k, $7); add(c_bcpu, k, $8); add(c_oth, k, $10); n_clean[k]++ }
+		errs[k] += $12
+		round_rps[$1, $2, $3] = $4; round_clean[$1, $2, $3] = clean
+		if ($1 > rounds) rounds = $1
+	}
+	END {
+		np = split("direct nginx hotswap", paths, " ")
+		nc = split(conns, cs, " ")
+		print "| path | conns | requests/s | p50 ms | p99 ms | proxy CPU µs/req | backend CPU µs/req | other load (cores) | runs used | errors |"
+		print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+		for (ci = 1; ci <= nc; ci++) for (pi = 1; pi <= np; pi++) {
+			k = paths[pi] SUBSEP cs[ci]
+			if (n_clean[k] > 0) { r = c_rps[k]; p5 = c_p50[k]; p9 = c_p99[k]; cp = c_cpu[k]; bc = c_bcpu[k]; ot = c_oth[k]; used = n_clean[k] "/" n_all[k] }
+			else { r = all_rps[k]; p5 = all_p50[k]; p9 = all_p99[k]; cp = all_cpu[k]; bc = all_bcpu[k]; ot = all_oth[k]; used = "0/" n_all[k] " *" }
+			mr[k] = med(r)
+			cpv = med(cp); bcv = med(bc)
+			printf "| %s | %s | %.0f | %.2f | %.2f | %s | %s | %.2f | %s | %d |\n", paths[pi], cs[ci], mr[k], med(p5), med(p9),
+				cpv == "-" ? "-" : sprintf("%.1f", cpv), bcv == "-" ? "-" : sprintf("%.1f", bcv), med(ot), used, errs[k]
+		}
+		print ""
+		print "| conns | hotswap/nginx requests/s (of the medians above) | per round (* = a run of the pair was disturbed) |"
+		print "|---:|---:|---|"
+		for (ci = 1; ci <= nc; ci++) {
+			c = cs[ci]; per = ""
+			for (r = 1; r <= rounds; r++) {
+				if (round_rps[r, "nginx", c] == "") continue
+				per = per sprintf("%.2f%s ", round_rps[r, "hotswap", c] / round_rps[r, "nginx", c],
+					(round_clean[r, "hotswap", c] && round_clean[r, "nginx", c]) ? "" : "*")
+			}
+			printf "| %s | **%.2f** | %s|\n", c, mr["hotswap" SUBSEP c] / mr["nginx" SUBSEP c], per
+		}
+	}' "$RAW/runs.tsv"
+}
 
 {
 	echo "## Run $STAMP"
@@ -319,29 +396,11 @@ fmt2() { awk -v v="$1" 'BEGIN { if (v == "-") print "-"; else printf "%.2f", v }
 	echo "- $(go version | cut -d' ' -f3-), $("$NGINX" -v 2>&1 | cut -d' ' -f3), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
 	echo "- hotswap $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$REPO" && git diff --quiet 2>/dev/null || echo ' + uncommitted changes')"
 	echo "- wrk -t$THREADS -d$DURATION --latency -H 'Host: $HOST_HDR', $ROUNDS round(s), medians shown; nginx worker_processes $NGINX_WORKERS"
-	echo "- load average before/after: $LOAD_BEFORE / $LOAD_AFTER"
+	echo "- load average before/after: $LOAD_BEFORE / $LOAD_AFTER; runs with other load >= $OTHER_MAX cores are left out of the medians"
 	echo
-	echo "| path | conns | requests/s | p50 ms | p99 ms | proxy CPU µs/req | backend CPU µs/req | errors |"
-	echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-	for c in $CONNS; do
-		for p in direct nginx hotswap; do
-			k=$p,$c
-			echo "| $p | $c | $(fmt0 "$(median <<<"${RPS[$k]}")") | $(fmt2 "$(median <<<"${P50[$k]}")") | $(fmt2 "$(median <<<"${P99[$k]}")") | $(median <<<"${CPU[$k]}") | $(median <<<"${BCPU[$k]}") | ${ERR[$k]} |"
-		done
-	done
+	summarise
 	echo
-	echo "| conns | hotswap/nginx requests/s (median) | per round |"
-	echo "|---:|---:|---|"
-	for c in $CONNS; do
-		m=$(awk -v h="$(median <<<"${RPS[hotswap,$c]}")" -v n="$(median <<<"${RPS[nginx,$c]}")" 'BEGIN {printf "%.2f", h / n}')
-		read -ra hs <<<"${RPS[hotswap,$c]}"
-		read -ra ng <<<"${RPS[nginx,$c]}"
-		per=""
-		for i in "${!hs[@]}"; do per+="$(awk -v h="${hs[$i]}" -v n="${ng[$i]}" 'BEGIN {printf "%.2f", h / n}') "; done
-		echo "| $c | **$m** | $per|"
-	done
-	echo
-	echo "Raw wrk output: $RAW"
+	echo "Raw wrk output and per-run data (runs.tsv): $RAW"
 } | tee "$REPORT"
 log "report written to $REPORT"
 

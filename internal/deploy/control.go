@@ -36,7 +36,9 @@ func (e *Engine) Wait(ctx context.Context, id int64) (*release.Release, error) {
 	}
 }
 
-// Promote lets a held deployment (preview) continue to the switch.
+// Promote moves a deployment on: a held preview continues to the switch, a
+// canary ends its current step early (the last step's promote is also the
+// approval), a canary waiting for approval takes all traffic.
 func (e *Engine) Promote(name string) (int64, error) { return e.command(name, cmdPromote) }
 
 // Abort stops the running deployment of a service: a new version that has

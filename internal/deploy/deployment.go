@@ -24,6 +24,7 @@ type deployment struct {
 	req      Request
 	started  time.Time
 	control  chan command // promote / abort, buffered
+	approved bool         // a promote during the last canary step; only the deployment's goroutine touches it
 	cancel   context.CancelFunc
 }
 
@@ -176,7 +177,7 @@ func (e *Engine) blueGreen(ctx context.Context, s *service, d *deployment) error
 	var t *proxy.Target
 	if d.kind == KindRollback {
 		replaced = release.RolledBack // a rollback goes straight to 100%: the target was good before
-	} else if s.spec.Progressive.Strategy == "canary" && len(s.spec.Progressive.Steps) > 0 {
+	} else if s.spec.Progressive.Strategy == "canary" && len(s.spec.Progressive.Steps) > 0 && s.hasLive() {
 		var err error
 		if t, err = e.canary(ctx, s, d, inst); err != nil {
 			e.discard(s, d, inst)

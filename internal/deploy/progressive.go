@@ -105,11 +105,11 @@ func (e *Engine) canary(ctx context.Context, s *service, d *deployment, inst rt.
 			return fail(&analysisFailure{v})
 		}
 		if c == cmdPromote {
-			e.event(d.rel, "canary", release.LevelInfo, "promoted: skipping the remaining steps", 0)
-			return t, nil
+			e.event(d.rel, "canary", release.LevelInfo, fmt.Sprintf("promoted: step %d/%d ended early", i+1, len(p.Steps)), 0)
+			d.approved = i == len(p.Steps)-1
 		}
 	}
-	if p.ApprovalBeforeLast {
+	if p.ApprovalBeforeLast && !promotedLast(d) {
 		e.event(d.rel, "approval", release.LevelInfo, fmt.Sprintf("waiting for approval before 100%%: `hotswap promote %s` or `hotswap abort %s`", s.spec.Name, s.spec.Name), 0)
 		v, _, err := e.watch(ctx, s, d, inst, t, "awaiting approval", 0, stable())
 		if err != nil {
@@ -121,6 +121,10 @@ func (e *Engine) canary(ctx context.Context, s *service, d *deployment, inst rt.
 	}
 	return t, nil
 }
+
+// promotedLast is a hook for the approval gate: a promote given during the
+// last step counts as the approval.
+func promotedLast(d *deployment) bool { return d.approved }
 
 // liveWindow returns a function giving the live version's traffic since now.
 func (e *Engine) liveWindow(s *service) func() window {

@@ -204,3 +204,10 @@ func (e *Engine) finish(s *service, d *deployment) {
 	}
 	e.signalChange()
 }
+
+// hasLive reports whether a version serves (a canary needs one to share with).
+func (s *service) hasLive() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.live != nil
+}

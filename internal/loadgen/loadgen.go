@@ -43,6 +43,9 @@ type Result struct {
 	Failed       int64            // transport errors and non-2xx responses
 	WrongVersion int64            // responses from a version that should not have served
 	Versions     map[string]int64 // responses per X-Version
+	// FailedByVersion counts non-2xx responses per X-Version ("" when the
+	// response named none, e.g. from the proxy itself).
+	FailedByVersion map[string]int64
 	StreamEvents int64            // SSE events received over long-lived connections
 	Failures     []string         // the first few failures, for the report
 	Duration     time.Duration
@@ -70,7 +73,7 @@ func Run(ctx context.Context, o Options) Result {
 		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	c := &counter{versions: map[string]int64{}}
+	c := &counter{versions: map[string]int64{}, failedBy: map[string]int64{}}
 	start := time.Now()
 	var wg sync.WaitGroup
 	spawn := func(n int, fn func()) {
@@ -99,7 +102,7 @@ func Run(ctx context.Context, o Options) Result {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return Result{Requests: c.requests.Load(), Failed: c.failed.Load(), WrongVersion: c.wrong.Load(),
-		Versions: c.versions, StreamEvents: c.events.Load(), Failures: c.failures, Duration: time.Since(start)}
+		Versions: c.versions, FailedByVersion: c.failedBy, StreamEvents: c.events.Load(), Failures: c.failures, Duration: time.Since(start)}
 }
 
 // counter accumulates results; atomics for the hot counters, mu for the rest.
@@ -108,6 +111,7 @@ type counter struct {
 
 	mu       sync.Mutex // guards versions, failures
 	versions map[string]int64
+	failedBy map[string]int64
 	failures []string
 }
 
@@ -164,6 +168,9 @@ func (c *counter) one(ctx context.Context, hc *http.Client, o Options, path stri
 	case err != nil:
 		c.fail("GET %s: read body: %v", path, err)
 	case resp.StatusCode/100 != 2:
+		c.mu.Lock()
+		c.failedBy[resp.Header.Get("X-Version")]++
+		c.mu.Unlock()
 		c.fail("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
 	default:
 		c.saw(o, resp.Header.Get("X-Version"), sent)

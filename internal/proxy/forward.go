@@ -42,7 +42,7 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, o *serviceConfi
 	mayRetry := attempt == 0
 
 	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
-	c, err := t.pool.get(ctx, attempt > 0, hasBody || !replayable(r))
+	c, err := t.pool.get(ctx, start, attempt > 0, hasBody || !replayable(r))
 	if err != nil {
 		// Nothing was sent: any request may be replayed.
 		return t.fail(w, r, err, mayRetry)
@@ -73,7 +73,7 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, o *serviceConfi
 	// A client that goes away aborts the exchange with the target; that is
 	// the only way to interrupt a blocked read of its response.
 	stop := context.AfterFunc(ctx, func() { c.Close() })
-	resp, err := t.readResponse(c, r)
+	resp, err := t.readResponse(c, r, start)
 	if err != nil {
 		stop()
 		c.Close()
@@ -85,7 +85,8 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, o *serviceConfi
 		}
 		return t.fail(w, r, err, mayRetry && stale && !hasBody && replayable(r))
 	}
-	latency := time.Since(start)
+	headerAt := time.Now()
+	latency := headerAt.Sub(start)
 
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		stop()
@@ -110,7 +111,11 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, o *serviceConfi
 		h[http.TrailerPrefix+k] = vs
 	}
 	if stop() && upErr == nil && clientErr == nil && !resp.Close && bodyWritten(bodyDone) {
-		t.pool.put(c)
+		idleSince := headerAt // a small body took no time; save a clock read
+		if resp.ContentLength < 0 || resp.ContentLength > 1<<20 {
+			idleSince = time.Now()
+		}
+		t.pool.put(c, idleSince)
 	} else {
 		c.Close()
 	}
@@ -125,10 +130,10 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, o *serviceConfi
 }
 
 // readResponse reads the target's response head, skipping 1xx interim
-// responses other than 101, within ResponseHeaderTimeout.
-func (t *Target) readResponse(c *upConn, r *http.Request) (*http.Response, error) {
+// responses other than 101, within ResponseHeaderTimeout of start.
+func (t *Target) readResponse(c *upConn, r *http.Request, start time.Time) (*http.Response, error) {
 	if d := t.svc.p.opts.ResponseHeaderTimeout; d > 0 {
-		c.SetReadDeadline(time.Now().Add(d))
+		c.SetReadDeadline(start.Add(d))
 		defer c.SetReadDeadline(time.Time{})
 	}
 	for {

@@ -77,7 +77,7 @@ func (p *connPool) init(t *Target, o Options) {
 // fresh skips the pool (used for a retry after a stale connection). probe
 // checks even a recently used connection for a close by the target, for
 // requests that could not be replayed if it turned out stale.
-func (p *connPool) get(ctx context.Context, fresh, probe bool) (*upConn, error) {
+func (p *connPool) get(ctx context.Context, now time.Time, fresh, probe bool) (*upConn, error) {
 	for !fresh {
 		p.mu.Lock()
 		n := len(p.idle)
@@ -89,7 +89,7 @@ func (p *connPool) get(ctx context.Context, fresh, probe bool) (*upConn, error) 
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		if idle := time.Since(c.idleSince); idle > p.idleTime || ((probe || idle > probeAfter) && !connAlive(c)) {
+		if idle := now.Sub(c.idleSince); idle > p.idleTime || ((probe || idle > probeAfter) && !connAlive(c)) {
 			c.Close()
 			continue
 		}
@@ -114,10 +114,11 @@ func (p *connPool) dial(ctx context.Context) (*upConn, error) {
 	return c, nil
 }
 
-// put returns a connection whose last exchange completed cleanly. It closes
-// it instead when the pool is full or closed.
-func (p *connPool) put(c *upConn) {
-	c.idleSince = time.Now()
+// put returns a connection whose last exchange completed cleanly, idle
+// since about now (a time the caller already had). It closes it instead
+// when the pool is full or closed.
+func (p *connPool) put(c *upConn, now time.Time) {
+	c.idleSince = now
 	p.mu.Lock()
 	if p.closed || len(p.idle) >= p.max {
 		p.mu.Unlock()

@@ -146,12 +146,17 @@ func (s *Service) own(t *Target) {
 const maxPicks = 4
 
 // pick chooses and acquires the target for r. stick is the bucket cookie
-// to set (-1 for none). It returns nil when no target can take the request.
+// to set (-1 for none). A canary or preview target that is draining while
+// still set falls back to the live target rather than failing the request.
+// It returns nil when no target can take the request.
 func (s *Service) pick(r *http.Request, o *serviceConfig) (t *Target, stick int) {
 	for range maxPicks {
 		t, stick = s.choose(r, o)
 		if t == nil || t.acquire() {
 			return t, stick
+		}
+		if live := s.live.Load(); live != nil && live != t && live.acquire() {
+			return live, stick
 		}
 	}
 	return nil, -1

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -133,6 +134,13 @@ func TestCanarySticky(t *testing.T) {
 	}
 	if got, _ := splitGet(t, f, "hotswap_bucket=junk", nil); got != "v3" {
 		t.Errorf("invalid cookie at weight 100: served by %s", got)
+	}
+	// A canary drained while still set falls back to live, never 503.
+	if err := can.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := splitGet(t, f, onVersion["v2"], nil); got != "v1" {
+		t.Errorf("drained canary: served by %s, want live v1", got)
 	}
 	s.ClearCanary()
 	got, sticky := splitGet(t, f, "", nil)
