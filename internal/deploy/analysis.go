@@ -56,18 +56,18 @@ func since(before, now proxy.Stats) window {
 // Verdict is one judgement, stored with a release that was rolled back so
 // the numbers that failed are on record.
 type Verdict struct {
-	At                 time.Time `json:"at"`
-	Phase              string    `json:"phase"` // "canary 25%" or "bake"
-	Requests           uint64    `json:"requests"`
-	ErrorRate          float64   `json:"error_rate"`
-	StableRequests     uint64    `json:"stable_requests"`
-	StableErrorRate    float64   `json:"stable_error_rate"`
-	P95MS              float64   `json:"p95_ms"`
-	MaxErrorRate       float64   `json:"max_error_rate,omitempty"`
-	MaxErrorRateDelta  float64   `json:"max_error_rate_delta,omitempty"`
-	MaxP95MS           float64   `json:"max_p95_ms,omitempty"`
-	Failed             []string  `json:"failed,omitempty"`
-	NotEnoughRequests  bool      `json:"not_enough_requests,omitempty"`
+	At                time.Time `json:"at"`
+	Phase             string    `json:"phase"` // "canary 25%" or "bake"
+	Requests          uint64    `json:"requests"`
+	ErrorRate         float64   `json:"error_rate"`
+	StableRequests    uint64    `json:"stable_requests"`
+	StableErrorRate   float64   `json:"stable_error_rate"`
+	P95MS             float64   `json:"p95_ms"`
+	MaxErrorRate      float64   `json:"max_error_rate,omitempty"`
+	MaxErrorRateDelta float64   `json:"max_error_rate_delta,omitempty"`
+	MaxP95MS          float64   `json:"max_p95_ms,omitempty"`
+	Failed            []string  `json:"failed,omitempty"`
+	NotEnoughRequests bool      `json:"not_enough_requests,omitempty"`
 }
 
 // OK reports whether the new version passed (or could not yet be judged).

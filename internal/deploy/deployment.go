@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/hotswap/hotswap/internal/health"
-	"github.com/hotswap/hotswap/internal/release"
 	"github.com/hotswap/hotswap/internal/proxy"
+	"github.com/hotswap/hotswap/internal/release"
 	rt "github.com/hotswap/hotswap/internal/runtime"
 )
 

@@ -46,9 +46,9 @@ type Result struct {
 	// FailedByVersion counts non-2xx responses per X-Version ("" when the
 	// response named none, e.g. from the proxy itself).
 	FailedByVersion map[string]int64
-	StreamEvents int64            // SSE events received over long-lived connections
-	Failures     []string         // the first few failures, for the report
-	Duration     time.Duration
+	StreamEvents    int64    // SSE events received over long-lived connections
+	Failures        []string // the first few failures, for the report
+	Duration        time.Duration
 }
 
 func (r Result) String() string {

@@ -46,7 +46,7 @@ var States = []State{Queued, Deploying, Live, Warm, Retired, Failed, Aborted, Su
 // A state missing from the map (or mapping to nothing) is terminal.
 // Read-only after init; safe for concurrent use.
 var transitions = map[State]map[State]bool{
-	Queued:    {Deploying: true, Superseded: true, Aborted: true},
+	Queued: {Deploying: true, Superseded: true, Aborted: true},
 	// Deploying -> RolledBack: a canary that took part of the traffic and
 	// was sent back by analysis.
 	Deploying: {Live: true, Failed: true, Aborted: true, RolledBack: true},
