@@ -14,8 +14,9 @@ import (
 	"github.com/hotswap/hotswap/internal/config"
 )
 
-// sampleBin is the sample app built once for every test in this package.
-var sampleBin string
+// sampleBin is the sample app and hotswapBin the hotswap binary, built once
+// for every test in this package.
+var sampleBin, hotswapBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "hotswap-daemon-test-")
@@ -27,6 +28,11 @@ func TestMain(m *testing.M) {
 	out, err := exec.Command("go", "build", "-o", sampleBin, "github.com/hotswap/hotswap/cmd/sampleapp").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build sample app: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	hotswapBin = filepath.Join(dir, "hotswap")
+	if out, err := exec.Command("go", "build", "-o", hotswapBin, "github.com/hotswap/hotswap/cmd/hotswap").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build hotswap: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()

@@ -70,12 +70,8 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, o *serviceConfi
 		return t.fail(w, r, err, mayRetry && c.reused && replayable(r) && isConnDrop(err))
 	}
 
-	// A client that goes away aborts the exchange with the target; that is
-	// the only way to interrupt a blocked read of its response.
-	stop := context.AfterFunc(ctx, func() { c.Close() })
 	resp, err := t.readResponse(c, r, start)
 	if err != nil {
-		stop()
 		c.Close()
 		// A reused connection that yields nothing but EOF was closed by
 		// the target while idle; it never saw this request.
@@ -88,10 +84,24 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, o *serviceConfi
 	headerAt := time.Now()
 	latency := headerAt.Sub(start)
 
-	if resp.StatusCode == http.StatusSwitchingProtocols {
-		stop()
+	// The header deadline stays armed while a small body is read, which
+	// bounds a target that stalls mid-body at no extra cost; streams, large
+	// bodies and upgraded connections may legitimately take longer.
+	stream := resp.ContentLength < 0 || isEventStream(resp.Header)
+	upgraded := resp.StatusCode == http.StatusSwitchingProtocols
+	if (upgraded || resp.ContentLength > smallBody || stream) && t.svc.p.opts.ResponseHeaderTimeout > 0 {
+		c.SetReadDeadline(time.Time{})
+	}
+	if upgraded {
 		t.serveUpgrade(w, r, c, resp, upgrade, o, stick, latency)
 		return false
+	}
+	// A stream may idle for long: when its client goes away, close the
+	// target connection, the only way to interrupt a blocked read. Other
+	// responses notice a departed client at their next write.
+	var stop func() bool
+	if stream {
+		stop = context.AfterFunc(ctx, func() { c.Close() })
 	}
 
 	h := w.Header()
@@ -106,11 +116,12 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, o *serviceConfi
 	w.WriteHeader(resp.StatusCode)
 	t.stats.record(resp.StatusCode, latency)
 
-	upErr, clientErr := copyBody(w, resp)
+	upErr, clientErr := copyBody(w, resp, stream)
 	for k, vs := range resp.Trailer {
 		h[http.TrailerPrefix+k] = vs
 	}
-	if stop() && upErr == nil && clientErr == nil && !resp.Close && bodyWritten(bodyDone) {
+	interrupted := stop != nil && !stop()
+	if !interrupted && upErr == nil && clientErr == nil && !resp.Close && bodyWritten(bodyDone) {
 		idleSince := headerAt // a small body took no time; save a clock read
 		if resp.ContentLength < 0 || resp.ContentLength > 1<<20 {
 			idleSince = time.Now()
@@ -129,12 +140,14 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, o *serviceConfi
 	return false
 }
 
+// smallBody is the largest response body read under the header deadline.
+const smallBody = 64 << 10
+
 // readResponse reads the target's response head, skipping 1xx interim
 // responses other than 101, within ResponseHeaderTimeout of start.
 func (t *Target) readResponse(c *upConn, r *http.Request, start time.Time) (*http.Response, error) {
 	if d := t.svc.p.opts.ResponseHeaderTimeout; d > 0 {
-		c.SetReadDeadline(start.Add(d))
-		defer c.SetReadDeadline(time.Time{})
+		c.SetReadDeadline(start.Add(d)) // the caller clears it when needed
 	}
 	for {
 		resp, err := http.ReadResponse(c.br, r)

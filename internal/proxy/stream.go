@@ -18,9 +18,9 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }
 // events reach the client at once; other bodies ride net/http's buffering.
 // It returns the first read error from the target or write error to the
 // client; a clean end of body returns nil, nil.
-func copyBody(w http.ResponseWriter, resp *http.Response) (upErr, clientErr error) {
+func copyBody(w http.ResponseWriter, resp *http.Response, stream bool) (upErr, clientErr error) {
 	var rc *http.ResponseController
-	if resp.ContentLength < 0 || isEventStream(resp.Header) {
+	if stream {
 		rc = http.NewResponseController(w)
 		if err := rc.Flush(); err != nil { // headers now: a stream may idle before its first event
 			rc = nil

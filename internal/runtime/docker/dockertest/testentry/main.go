@@ -52,6 +52,7 @@ func hook(args []string) int {
 	wait := fs.Duration("sleep", 0, "how long to run before exiting (until SIGTERM)")
 	allocMB := fs.Int("alloc", 0, "MiB of memory to touch before waiting")
 	printEnv := fs.Bool("env", false, "print the environment, sorted")
+	failFor := fs.String("fail-for", "", "exit 1, like a failed migration, when HOTSWAP_VERSION contains this word")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -82,6 +83,10 @@ func hook(args []string) int {
 		case s := <-sig:
 			fmt.Printf("hook stopped by %v\n", s)
 		}
+	}
+	if v := os.Getenv("HOTSWAP_VERSION"); *failFor != "" && strings.Contains(v, *failFor) {
+		fmt.Fprintf(os.Stderr, "migration failed: %s cannot migrate the schema\n", v)
+		*code = 1
 	}
 	fmt.Fprintf(os.Stderr, "hook exits %d\n", *code)
 	return *code
