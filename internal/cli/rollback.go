@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/hotswap/hotswap/internal/api"
 )
@@ -65,13 +66,15 @@ func runRollback(cmd *cobra.Command, g *globals, o rollbackOptions, service, ver
 	return report(cmd, c, acc, o.detach, o.jsonOut)
 }
 
-// interactive reports whether a person is at a terminal (and not in CI).
+// interactive reports whether a person is at a terminal (and not in CI):
+// stdin must be a real tty, not merely a character device like /dev/null
+// (cron, systemd, ssh without a terminal).
 func interactive() bool {
 	if os.Getenv("CI") != "" {
 		return false
 	}
-	fi, err := os.Stdin.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	_, err := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // pickVersion lists recent releases that went live and asks which to restore.

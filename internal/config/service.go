@@ -194,8 +194,10 @@ type Docker struct {
 	Reach Reach `yaml:"reach"`
 
 	// KeepImages (docker.keep_images) is how many of the service's most
-	// recently deployed images are kept locally for rollbacks; older ones
-	// are removed after a successful deploy. 0 keeps all. Default 5.
+	// recently deployed versions' images (and stopped containers) are kept
+	// for rollbacks. Stopped containers beyond them are removed after each
+	// deploy; images only by `hotswap prune`, which never removes a kept
+	// one. 0 means the default, 5.
 	KeepImages int `yaml:"keep_images"`
 
 	// RegistryAuth (docker.registry_auth) logs in to the image's registry
@@ -243,7 +245,8 @@ type Health struct {
 type Hooks struct {
 	// PreTraffic (hooks.pre_traffic) are commands run one after another, in
 	// a one-off instance of the new version with the service's env, after
-	// it is healthy and before it gets traffic (migrations). Each is an argv
+	// its artifact is ready and before the new version starts or gets any
+	// traffic (migrations must suit the live version too). Each is an argv
 	// (list, or string split on whitespace); placeholders are replaced.
 	// A failure fails the deploy before users see the new version.
 	PreTraffic []Argv `yaml:"pre_traffic"`

@@ -318,3 +318,67 @@ func TestSwitchUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d requests, %d switches, 0 failures", ok.Load(), rounds)
 }
+
+// TestClientGoneReleasesStream: when the client of an idle stream goes
+// away, the proxy hangs up on the target too, so the stream stops holding
+// the version in flight (and a later Drain has nothing to wait for).
+func TestClientGoneReleasesStream(t *testing.T) {
+	f := newFront(t, Options{})
+	s := f.service(t, "web", "example.com", "", ServiceOptions{})
+	targetSawClose, testDone := make(chan struct{}), make(chan struct{})
+	v1 := target(t, s, "v1", backend(t, "v1", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: hi\n\n")
+		w.(http.Flusher).Flush()
+		select { // idle until the proxy hangs up
+		case <-r.Context().Done():
+			close(targetSawClose)
+		case <-testDone:
+		}
+	}))
+	t.Cleanup(func() { close(testDone) }) // runs before the servers close
+	s.Switch(v1)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	resp, err := f.client.Do(f.request(t, http.MethodGet, "example.com", "/events", nil).WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if line, _ := bufio.NewReader(resp.Body).ReadString('\n'); line != "data: hi\n" {
+		t.Fatalf("first event = %q", line)
+	}
+	if n := v1.InFlight(); n != 1 {
+		t.Fatalf("in flight = %d, want 1", n)
+	}
+	cancel()
+	resp.Body.Close()
+	select {
+	case <-targetSawClose:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the target's stream was not closed after its client left")
+	}
+	waitFor(t, "the stream to release the target", func() bool { return v1.InFlight() == 0 })
+}
+
+// TestResponseHeaderTimeout: a target that never answers gets 504 after
+// Options.ResponseHeaderTimeout, counted as a transport error.
+func TestResponseHeaderTimeout(t *testing.T) {
+	f := newFront(t, Options{ResponseHeaderTimeout: 200 * time.Millisecond})
+	s := f.service(t, "web", "example.com", "", ServiceOptions{})
+	release := make(chan struct{})
+	defer close(release)
+	v1 := target(t, s, "v1", backend(t, "v1", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	s.Switch(v1)
+	code, body := f.get(t, "example.com", "/")
+	if code != http.StatusGatewayTimeout || !strings.Contains(body, "did not answer in time") {
+		t.Fatalf("= %d %q, want 504", code, body)
+	}
+	if st := v1.Stats(); st.TransportErrors != 1 || st.ServerErrors() != 1 {
+		t.Errorf("stats = %+v", st)
+	}
+}
