@@ -44,7 +44,7 @@ func newReleasesCmd(g *globals) *cobra.Command {
 					note = firstLineOf(r.Error)
 				}
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Version, r.Kind, r.State,
-					r.CreatedAt.Local().Format("2006-01-02 15:04:05"), fmtDur(time.Duration(r.DurationMS)*time.Millisecond), by, truncate(note, 60))
+					r.CreatedAt.Local().Format("2006-01-02 15:04:05"), fmtDur(time.Duration(r.DurationMS)*time.Millisecond), by, truncate(note, 80))
 			}
 			return tw.Flush()
 		},

@@ -56,10 +56,13 @@ type failure struct {
 
 func (f *failure) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %v", f.step, f.err)
+	// The first line is what `hotswap releases` shows: how the instance
+	// ended comes first, it is usually the answer.
+	fmt.Fprintf(&b, "%s: ", f.step)
 	if f.exit != "" {
-		fmt.Fprintf(&b, "\ninstance ended: %s", f.exit)
+		fmt.Fprintf(&b, "[%s] ", f.exit)
 	}
+	fmt.Fprintf(&b, "%v", f.err)
 	if len(f.logs) > 0 {
 		fmt.Fprintf(&b, "\nlast %d output lines of the new instance:\n  %s", len(f.logs), strings.Join(f.logs, "\n  "))
 	}
@@ -163,7 +166,7 @@ func (e *Engine) blueGreen(ctx context.Context, s *service, d *deployment) error
 		return &failure{step: "start", err: err}
 	}
 	e.record(d.rel, func(r *release.Release) { r.InstanceID, r.Addr = inst.ID(), inst.Addr() })
-	e.event(d.rel, "start", release.LevelInfo, fmt.Sprintf("instance %s started, app address %s", shortID(inst.ID()), inst.Addr()), time.Since(step))
+	e.event(d.rel, "start", release.LevelInfo, fmt.Sprintf("%s started, app address %s", shortID(inst.ID()), inst.Addr()), time.Since(step))
 
 	if err := e.gate(ctx, s, d, inst); err != nil {
 		e.discard(s, d, inst)
@@ -235,10 +238,10 @@ func (e *Engine) discard(s *service, d *deployment, inst rt.Instance) {
 	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
 	if err := inst.Remove(ctx); err != nil {
-		e.event(d.rel, "cleanup", release.LevelError, fmt.Sprintf("remove instance %s: %v", shortID(inst.ID()), err), time.Since(step))
+		e.event(d.rel, "cleanup", release.LevelError, fmt.Sprintf("remove %s: %v", shortID(inst.ID()), err), time.Since(step))
 		return
 	}
-	e.event(d.rel, "cleanup", release.LevelInfo, fmt.Sprintf("removed instance %s", shortID(inst.ID())), time.Since(step))
+	e.event(d.rel, "cleanup", release.LevelInfo, fmt.Sprintf("removed %s of %s", shortID(inst.ID()), d.version), time.Since(step))
 }
 
 // runHooks runs the pre-traffic hooks (migrations) against the new version.
@@ -272,11 +275,13 @@ func digestSuffix(d string) string {
 	return " (" + d + ")"
 }
 
+// shortID is how an instance is named in step messages: a container ID's
+// usual 12 characters; an opaque ID (a process's) says only "instance".
 func shortID(id string) string {
-	if len(id) > 16 {
+	if len(id) >= 12 && strings.Trim(id, "0123456789abcdef") == "" {
 		return id[:12]
 	}
-	return id
+	return "instance"
 }
 
 func firstLine(s string) string {
