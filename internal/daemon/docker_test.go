@@ -216,7 +216,7 @@ func TestDockerCrashRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitEvent(ctx, t, c, acc.Release.ID, "start", "instance")
+	waitEvent(ctx, t, c, acc.Release.ID, "start", "started, app address")
 	if err := proc.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

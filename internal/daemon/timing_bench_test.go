@@ -102,7 +102,7 @@ func benchDeploys(b *testing.B, c *api.Client, svc string, dk *timingDocker, res
 		avg.add("overhead-ms/op", total-health)
 		avg.add("health-ms/op", health)
 		avg.add("prepare-ms/op", timingStep(b, evs, "prepare", "ready").DurationMS)
-		avg.add("start-ms/op", timingStep(b, evs, "start", "instance").DurationMS)
+		avg.add("start-ms/op", timingStep(b, evs, "start", "started, app address").DurationMS)
 		avg.add("switch-us/op", 1000*timingStep(b, evs, "switch", "traffic switched").DurationMS)
 		avg.add("api-ms/op", timingMS(took))
 	}
@@ -196,7 +196,7 @@ func benchStoppedRollback(b *testing.B, c *api.Client, svc string, dk *timingDoc
 		avg.add("stopped-rollback-ms/op", timingMS(took))
 		avg.add("overhead-ms/op", total-health)
 		avg.add("health-ms/op", health)
-		avg.add("start-ms/op", timingStep(b, evs, "start", "instance").DurationMS)
+		avg.add("start-ms/op", timingStep(b, evs, "start", "started, app address").DurationMS)
 		timingWaitStopped(ctx, b, c, bad.ID)
 		live = rel
 		b.StartTimer()
