@@ -13,6 +13,7 @@
 #   bench/run.sh                     # 3 rounds x {direct,nginx,hotswap} x {32,128} x 10s
 #   ROUNDS=1 DURATION=5s bench/run.sh
 #   PROFILE=1 bench/run.sh           # plus a perf profile of both proxies at 32 conns
+#   ROUNDS=0 PROFILE=1 bench/run.sh  # the profile only
 #
 # Knobs (environment):
 #   DURATION=10s    wrk -d per measurement
@@ -110,6 +111,9 @@ mkdir -p "$RAW"
 BIN=$WORK/hotswap
 
 log "building hotswap"
+# The proxy changes between commits and in working trees: fingerprint the
+# sources the binary was built from so a result can be tied to them.
+PROXY_SUM=$(cat "$REPO"/internal/proxy/*.go | sha256sum | cut -c1-12)
 (cd "$REPO" && timeout 300 go build -o "$BIN" ./cmd/hotswap)
 
 free_port() { # a port nothing listens on now (tiny race window; loopback only)
@@ -389,23 +393,42 @@ summarise() {
 	}' "$RAW/runs.tsv"
 }
 
-{
+((ROUNDS > 0)) && {
 	echo "## Run $STAMP"
 	echo
 	echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r)"
 	echo "- $(go version | cut -d' ' -f3-), $("$NGINX" -v 2>&1 | cut -d' ' -f3), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
-	echo "- hotswap $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$REPO" && git diff --quiet 2>/dev/null || echo ' + uncommitted changes')"
+	echo "- hotswap $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$REPO" && git diff --quiet 2>/dev/null || echo ' + uncommitted changes'); internal/proxy sources sha256 $PROXY_SUM"
 	echo "- wrk -t$THREADS -d$DURATION --latency -H 'Host: $HOST_HDR', $ROUNDS round(s), medians shown; nginx worker_processes $NGINX_WORKERS"
 	echo "- load average before/after: $LOAD_BEFORE / $LOAD_AFTER; runs with other load >= $OTHER_MAX cores are left out of the medians"
 	echo
 	summarise
 	echo
 	echo "Raw wrk output and per-run data (runs.tsv): $RAW"
-} | tee "$REPORT"
-log "report written to $REPORT"
+} | tee "$REPORT" && log "report written to $REPORT"
 
 # --- optional profile -----------------------------------------------------------
 if [[ $PROFILE == 1 ]]; then
+	# Functions whose inclusive share tells where a request's time goes;
+	# a trailing * matches a prefix.
+	declare -A SELECT=(
+		[hotswap]="net/http.(*conn).serve net/http.(*conn).readRequest net/http.(*response).finishRequest
+			net/http.(*chunkWriter).writeHeader net/http.ReadResponse github.com/hotswap/hotswap/internal/proxy.*
+			context.AfterFunc internal/poll.setDeadlineImpl runtime.gcBgMarkWorker runtime.mallocgc
+			runtime.schedule runtime.findRunnable runtime.netpoll runtime.park_m runtime.mcall
+			syscall.read syscall.write entry_SYSCALL_64_after_hwframe __vdso_clock_gettime runtime.morestack"
+		[nginx]="ngx_worker_process_cycle ngx_process_events_and_timers ngx_epoll_process_events
+			ngx_http_upstream_* ngx_http_process_request* ngx_http_read_request_header ngx_http_parse_*
+			ngx_http_proxy_* ngx_http_write_filter ngx_linux_sendfile_chain __libc_recv __GI___writev
+			getsockopt epoll_wait entry_SYSCALL_64_after_hwframe malloc free"
+	)
+	# pick PATTERNS < perf-report-children: the lines whose symbol matches.
+	pick() {
+		awk -v pats="$1" 'BEGIN { n = split(pats, p, /[ \t\n]+/) }
+			$1 ~ /%$/ { for (i = 1; i <= n; i++) { if (p[i] == "") continue
+				if (p[i] ~ /\*$/ ? index($4, substr(p[i], 1, length(p[i]) - 1)) == 1 : $4 == p[i]) {
+					sub(/[ -]+$/, ""); print; break } } }'
+	}
 	command -v perf >/dev/null || die "PROFILE=1 needs perf (apt-get install linux-perf)"
 	for p in hotswap nginx; do
 		pids=$(proxy_pids "$p" | tr -s ' ' ',' | sed 's/^,//; s/,$//')
@@ -425,9 +448,13 @@ if [[ $PROFILE == 1 ]]; then
 			perf report -i "$data" --stdio --no-children --sort dso -g none 2>/dev/null | top 12
 			echo "## top symbols (self)"
 			perf report -i "$data" --stdio --no-children --sort dso,symbol -g none 2>/dev/null | top 45
+			perf report -i "$data" --stdio --children --sort symbol -g none 2>/dev/null >"$WORK/children-$p.txt" || true
 			echo "## top symbols (children: time under each function)"
-			perf report -i "$data" --stdio --children --sort symbol -g none 2>/dev/null | top 45
+			top 45 <"$WORK/children-$p.txt"
+			echo "## selected functions (children)"
+			pick "${SELECT[$p]}" <"$WORK/children-$p.txt" | top 60
 		} >"$prof"
+		cp "$WORK/children-$p.txt" "$OUT/profile-$STAMP-$p-children.txt"
 
 		# Syscalls per request: perf trace counts every syscall of the
 		# proxy's threads while wrk runs 5 s inside an 8 s window (the idle

@@ -21,8 +21,8 @@ import (
 )
 
 // dockerService is a Docker service over the test images: each tag runs
-// the sample app as that version; the migration hook fails for versions
-// containing "badmigration".
+// the sample app as that version. Parameters: name, name, image, network,
+// warm_for, and the hooks block.
 const dockerService = `  - name: %s
     hosts: [%s.test]
     runtime: docker
@@ -35,8 +35,12 @@ const dockerService = `  - name: %s
     health: {path: /health, interval: 100ms, timeout: 1s, healthy_threshold: 2, deadline: 6s}
     drain_timeout: 8s
     stop_grace: 2s
-    warm_for: 2m
-    hooks:
+    warm_for: %s
+%s`
+
+// migrationHook fails, like a failed migration, for versions containing
+// "badmigration".
+const migrationHook = `    hooks:
       pre_traffic: [[hook, --fail-for, badmigration]]
       timeout: 30s
 `
@@ -48,13 +52,15 @@ type dockerFixture struct {
 	service string
 	repo    string
 	network string
+	seen    map[string]bool // container IDs that have served; owned by the test goroutine
 }
 
-func newDockerFixture(t *testing.T, tags ...string) *dockerFixture {
+func newDockerFixture(t testing.TB, tags ...string) *dockerFixture {
 	t.Helper()
 	cli := dockertest.Engine(t) // skips, saying why, only when no engine answers
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1_000_000)
-	f := &dockerFixture{cli: cli, service: "shop" + suffix, repo: "hotswap-e2e/shop" + suffix, network: "hotswap-e2e-" + suffix}
+	f := &dockerFixture{cli: cli, service: "shop" + suffix, repo: "hotswap-e2e/shop" + suffix, network: "hotswap-e2e-" + suffix,
+		seen: map[string]bool{}}
 	for _, tag := range tags {
 		dockertest.Image(t, cli, f.repo+":"+tag, "--version", tag)
 	}
@@ -65,13 +71,18 @@ func newDockerFixture(t *testing.T, tags ...string) *dockerFixture {
 	return f
 }
 
-func (f *dockerFixture) config(t *testing.T, dir string) *config.Config {
-	return servicesConfig(t, dir, fmt.Sprintf(dockerService, f.service, f.service, f.repo, f.network), "")
+// services is this fixture's service block with warm_for and hooks.
+func (f *dockerFixture) services(warmFor, hooks string) string {
+	return fmt.Sprintf(dockerService, f.service, f.service, f.repo, f.network, warmFor, hooks)
+}
+
+func (f *dockerFixture) config(t testing.TB, dir string) *config.Config {
+	return servicesConfig(t, dir, f.services("2m", migrationHook), "")
 }
 
 // containers lists this service's containers (by hotswap's label) with
 // their version label and whether they run.
-func (f *dockerFixture) containers(t *testing.T) map[string]string {
+func (f *dockerFixture) containers(t testing.TB) map[string]string {
 	t.Helper()
 	res, err := f.cli.ContainerList(context.Background(), client.ContainerListOptions{All: true,
 		Filters: make(client.Filters).Add("label", docker.LabelService+"="+f.service)})
@@ -189,7 +200,7 @@ func TestDockerCrashRecovery(t *testing.T) {
 	cfg := f.config(t, dir)
 	cfgPath := filepath.Join(dir, "hotswap.yaml")
 	yaml := fmt.Sprintf("state_dir: %q\nproxy: {listen: 127.0.0.1:0}\ncontrol: {socket: %q}\nservices:\n", dir, cfg.Control.Socket) +
-		fmt.Sprintf(dockerService, f.service, f.service, f.repo, f.network)
+		f.services("2m", migrationHook)
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -114,31 +114,43 @@ func TestZeroDowntimeUnderLoad(t *testing.T) {
 	}
 }
 
-// do runs one action to its end and checks its outcome.
-func do(ctx context.Context, t *testing.T, c *api.Client, a action) api.Release {
+// act runs one deploy (or rollback) of svc to its end, checks it settled in
+// state want, and returns the release and the time from the API call to the
+// end of its stream.
+func act(ctx context.Context, t testing.TB, c *api.Client, svc, kind, version, want string) (api.Release, time.Duration) {
 	t.Helper()
+	t0 := time.Now()
 	var acc api.Accepted
 	var err error
-	if a.kind == "deploy" {
-		acc, err = c.Deploy(ctx, "web", api.DeployRequest{Version: a.version, Note: "e2e"})
+	if kind == "deploy" {
+		acc, err = c.Deploy(ctx, svc, api.DeployRequest{Version: version, Note: "test"})
 	} else {
-		acc, err = c.Rollback(ctx, "web", api.RollbackRequest{Version: a.version})
+		acc, err = c.Rollback(ctx, svc, api.RollbackRequest{Version: version})
 	}
 	if err != nil {
-		t.Fatalf("%s %s: %v", a.kind, a.version, err)
+		t.Fatalf("%s %s %s: %v", kind, svc, version, err)
 	}
 	rel, err := c.Follow(ctx, acc.Release.ID, nil)
-	if err != nil {
-		t.Fatalf("%s %s: follow: %v", a.kind, a.version, err)
+	took := time.Since(t0)
+	if err != nil || rel.State != want {
+		t.Fatalf("%s %s %s: %s (%v), want %s; %s", kind, svc, version, rel.State, err, want, rel.Error)
 	}
-	if rel.State != a.want || (a.want == "live" && rel.Version != a.live) {
-		t.Fatalf("%s %s: state %s version %s, want %s %s; error: %s", a.kind, a.version, rel.State, rel.Version, a.want, a.live, rel.Error)
+	return rel, took
+}
+
+// do runs one scenario action on the web service and checks which version
+// ended up live.
+func do(ctx context.Context, t testing.TB, c *api.Client, a action) api.Release {
+	t.Helper()
+	rel, _ := act(ctx, t, c, "web", a.kind, a.version, a.want)
+	if a.want == "live" && rel.Version != a.live {
+		t.Fatalf("%s %s: %s is live, want %s", a.kind, a.version, rel.Version, a.live)
 	}
 	return rel
 }
 
 // waitForTraffic polls until the proxy has served the service at least once.
-func waitForTraffic(t *testing.T, d *Daemon, service string) {
+func waitForTraffic(t testing.TB, d *Daemon, service string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -152,7 +164,7 @@ func waitForTraffic(t *testing.T, d *Daemon, service string) {
 }
 
 // get fetches path through the proxy for host.
-func get(t *testing.T, d *Daemon, host, path string) (int, string, string) {
+func get(t testing.TB, d *Daemon, host, path string) (int, string, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, "http://"+d.ProxyAddr()+path, nil)
 	req.Host = host

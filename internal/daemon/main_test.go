@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotswap/hotswap/internal/api"
 	"github.com/hotswap/hotswap/internal/config"
 )
 
@@ -60,14 +62,14 @@ const webService = `  - name: web
 
 // testConfig is the web service plus extra (more services, indented as
 // list items), in a daemon on loopback port 0 with its state in dir.
-func testConfig(t *testing.T, dir string, extra string) *config.Config {
+func testConfig(t testing.TB, dir string, extra string) *config.Config {
 	t.Helper()
 	return servicesConfig(t, dir, fmt.Sprintf(webService, sampleBin)+extra, "")
 }
 
 // servicesConfig is a daemon config with exactly the given services block
 // and top-level extra YAML.
-func servicesConfig(t *testing.T, dir, services, top string) *config.Config {
+func servicesConfig(t testing.TB, dir, services, top string) *config.Config {
 	t.Helper()
 	y := fmt.Sprintf(`state_dir: %q
 proxy:
@@ -85,11 +87,12 @@ services:
 }
 
 // startDaemon runs a real daemon in dir and closes it at the end of the test.
-func startDaemon(t *testing.T, cfg *config.Config, stopOnClose bool) *Daemon {
+func startDaemon(t testing.TB, cfg *config.Config, stopOnClose bool) *Daemon {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	d, err := New(ctx, cfg, Options{StopOnClose: stopOnClose, ShutdownTimeout: 10 * time.Second})
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	d, err := New(ctx, cfg, Options{Log: log, StopOnClose: stopOnClose, ShutdownTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatalf("new daemon: %v", err)
 	}
@@ -110,6 +113,14 @@ func startDaemon(t *testing.T, cfg *config.Config, stopOnClose bool) *Daemon {
 		}
 	})
 	return d
+}
+
+// daemonClient starts a daemon that stops its apps on close, with a client
+// on its control socket.
+func daemonClient(t testing.TB, cfg *config.Config) (*Daemon, *api.Client) {
+	t.Helper()
+	d := startDaemon(t, cfg, true)
+	return d, api.DialSocket(d.SocketPath(), "test")
 }
 
 // timeline records, per version, the windows in which it may have been live

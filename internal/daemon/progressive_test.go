@@ -264,21 +264,14 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 }
 
-func mustDeploy(ctx context.Context, t *testing.T, c *api.Client, service, version, want string) api.Release {
+func mustDeploy(ctx context.Context, t testing.TB, c *api.Client, service, version, want string) api.Release {
 	t.Helper()
-	acc, err := c.Deploy(ctx, service, api.DeployRequest{Version: version})
-	if err != nil {
-		t.Fatalf("deploy %s %s: %v", service, version, err)
-	}
-	rel, err := c.Follow(ctx, acc.Release.ID, nil)
-	if err != nil || rel.State != want {
-		t.Fatalf("deploy %s %s: %s (%v), want %s; %s", service, version, rel.State, err, want, rel.Error)
-	}
+	rel, _ := act(ctx, t, c, service, "deploy", version, want)
 	return rel
 }
 
 // waitEvent polls a release's steps until one matches, with the test's deadline.
-func waitEvent(ctx context.Context, t *testing.T, c *api.Client, id int64, step, contains string) api.Event {
+func waitEvent(ctx context.Context, t testing.TB, c *api.Client, id int64, step, contains string) api.Event {
 	t.Helper()
 	for ctx.Err() == nil {
 		d, err := c.Release(ctx, id)

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -187,5 +189,32 @@ func TestBadInputChangesNothing(t *testing.T) {
 	fi, err := os.Stat(d.SocketPath())
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("socket mode %v (%v), want 0600", fi.Mode().Perm(), err)
+	}
+}
+
+// TestRetentionSparesDrainingInstances: a long stream on v1 outlives six
+// more deploys, which push v1 beyond the kept releases while it is still
+// draining. Retention must wait for the drain: the stream ends complete.
+func TestRetentionSparesDrainingInstances(t *testing.T) {
+	dir := t.TempDir()
+	svc := strings.Replace(fmt.Sprintf(webService, sampleBin), "warm_for: 1m", "warm_for: 0s", 1)
+	d, c := daemonClient(t, servicesConfig(t, dir, svc, ""))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	mustDeploy(ctx, t, c, "web", "v1", "live")
+
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.ProxyAddr()+"/stream?n=60&ms=50", nil)
+	req.Host = "web.test"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.Header.Get("X-Version") != "v1" {
+		t.Fatalf("stream: %v %v", err, resp)
+	}
+	defer resp.Body.Close()
+	for _, v := range []string{"v2", "v3", "v4", "v5", "v6", "v7"} {
+		mustDeploy(ctx, t, c, "web", v, "live")
+	}
+	body, err := io.ReadAll(resp.Body)
+	if n := strings.Count(string(body), "data: "); err != nil || n != 60 {
+		t.Fatalf("stream on v1 ended after %d of 60 events (%v): cut while draining", n, err)
 	}
 }

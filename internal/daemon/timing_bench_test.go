@@ -37,8 +37,8 @@ func BenchmarkTimingDockerDeploy(b *testing.B) {
 		restart bool
 	}{{"new-container", false}, {"stopped-container", true}} {
 		b.Run(mode.name, func(b *testing.B) {
-			dk := newTimingDocker(b, "v1", "v2")
-			_, c := timingDaemon(b, timingConfig(b, b.TempDir(), dk.services("2m")))
+			dk := newDockerFixture(b, "v1", "v2")
+			_, c := daemonClient(b, servicesConfig(b, b.TempDir(), dk.services("2m", ""), ""))
 			benchDeploys(b, c, dk.service, dk, mode.restart)
 		})
 	}
@@ -47,13 +47,13 @@ func BenchmarkTimingDockerDeploy(b *testing.B) {
 // BenchmarkTimingProcessDeploy is the same deploy with the sample app as a
 // local process.
 func BenchmarkTimingProcessDeploy(b *testing.B) {
-	_, c := timingDaemon(b, timingConfig(b, b.TempDir(), timingProcessService(b, "1m")))
+	_, c := daemonClient(b, servicesConfig(b, b.TempDir(), timingProcessService(b, "1m"), ""))
 	benchDeploys(b, c, "web", nil, false)
 }
 
 // benchDeploys deploys v1 and v2 alternately, one deploy per iteration.
 // Before each, the instance the previous deploy retired has stopped.
-func benchDeploys(b *testing.B, c *api.Client, svc string, dk *timingDocker, restart bool) {
+func benchDeploys(b *testing.B, c *api.Client, svc string, dk *dockerFixture, restart bool) {
 	ctx, cancel := context.WithTimeout(b.Context(), timingDeadline)
 	defer cancel()
 	n := 0
@@ -76,7 +76,7 @@ func benchDeploys(b *testing.B, c *api.Client, svc string, dk *timingDocker, res
 			dk.removeStopped(ctx, b, v)
 		}
 		b.StartTimer()
-		rel, took := timingDo(ctx, b, c, svc, "deploy", v, "live")
+		rel, took := act(ctx, b, c, svc, "deploy", v, "live")
 		b.StopTimer()
 		dk.check(b, rel, wantRestart)
 		if warm != 0 {
@@ -112,31 +112,31 @@ func benchDeploys(b *testing.B, c *api.Client, svc string, dk *timingDocker, res
 // BenchmarkTimingDockerWarmRollback: a rollback to the warm previous
 // container, a pointer flip after one health probe.
 func BenchmarkTimingDockerWarmRollback(b *testing.B) {
-	dk := newTimingDocker(b, "v1", "v2")
-	_, c := timingDaemon(b, timingConfig(b, b.TempDir(), dk.services("2m")))
+	dk := newDockerFixture(b, "v1", "v2")
+	_, c := daemonClient(b, servicesConfig(b, b.TempDir(), dk.services("2m", ""), ""))
 	benchWarmRollback(b, c, dk.service, dk)
 }
 
 // BenchmarkTimingProcessWarmRollback: the same with local processes.
 func BenchmarkTimingProcessWarmRollback(b *testing.B) {
-	_, c := timingDaemon(b, timingConfig(b, b.TempDir(), timingProcessService(b, "1m")))
+	_, c := daemonClient(b, servicesConfig(b, b.TempDir(), timingProcessService(b, "1m"), ""))
 	benchWarmRollback(b, c, "web", nil)
 }
 
 // benchWarmRollback deploys v2 over v1 (untimed), then rolls back to the
 // warm v1 (timed), once per iteration.
-func benchWarmRollback(b *testing.B, c *api.Client, svc string, dk *timingDocker) {
+func benchWarmRollback(b *testing.B, c *api.Client, svc string, dk *dockerFixture) {
 	ctx, cancel := context.WithTimeout(b.Context(), timingDeadline)
 	defer cancel()
-	first, _ := timingDo(ctx, b, c, svc, "deploy", "v1", "live")
+	first, _ := act(ctx, b, c, svc, "deploy", "v1", "live")
 	dk.note(first)
 	var avg timingAverages
 	for b.Loop() {
 		b.StopTimer()
-		bad, _ := timingDo(ctx, b, c, svc, "deploy", "v2", "live")
+		bad, _ := act(ctx, b, c, svc, "deploy", "v2", "live")
 		dk.note(bad)
 		b.StartTimer()
-		rel, took := timingDo(ctx, b, c, svc, "rollback", "", "live")
+		rel, took := act(ctx, b, c, svc, "rollback", "", "live")
 		b.StopTimer()
 		if rel.Version != "v1" {
 			b.Fatalf("rollback went to %s, want v1", rel.Version)
@@ -156,33 +156,33 @@ func benchWarmRollback(b *testing.B, c *api.Client, svc string, dk *timingDocker
 // container was stopped (warm_for 0s stops it right after the drain):
 // hotswap starts the kept container again, without a pull.
 func BenchmarkTimingDockerStoppedRollback(b *testing.B) {
-	dk := newTimingDocker(b, "v1", "v2")
-	_, c := timingDaemon(b, timingConfig(b, b.TempDir(), dk.services("0s")))
+	dk := newDockerFixture(b, "v1", "v2")
+	_, c := daemonClient(b, servicesConfig(b, b.TempDir(), dk.services("0s", ""), ""))
 	benchStoppedRollback(b, c, dk.service, dk)
 }
 
 // BenchmarkTimingProcessStoppedRollback: the same with local processes,
 // where a stopped version means starting a new process.
 func BenchmarkTimingProcessStoppedRollback(b *testing.B) {
-	_, c := timingDaemon(b, timingConfig(b, b.TempDir(), timingProcessService(b, "0s")))
+	_, c := daemonClient(b, servicesConfig(b, b.TempDir(), timingProcessService(b, "0s"), ""))
 	benchStoppedRollback(b, c, "web", nil)
 }
 
 // benchStoppedRollback deploys v2 over v1 and waits for v1 to stop
 // (untimed), then rolls back to v1 (timed), once per iteration.
-func benchStoppedRollback(b *testing.B, c *api.Client, svc string, dk *timingDocker) {
+func benchStoppedRollback(b *testing.B, c *api.Client, svc string, dk *dockerFixture) {
 	ctx, cancel := context.WithTimeout(b.Context(), timingDeadline)
 	defer cancel()
-	live, _ := timingDo(ctx, b, c, svc, "deploy", "v1", "live")
+	live, _ := act(ctx, b, c, svc, "deploy", "v1", "live")
 	dk.note(live)
 	var avg timingAverages
 	for b.Loop() {
 		b.StopTimer()
-		bad, _ := timingDo(ctx, b, c, svc, "deploy", "v2", "live")
+		bad, _ := act(ctx, b, c, svc, "deploy", "v2", "live")
 		dk.note(bad)
 		timingWaitStopped(ctx, b, c, live.ID)
 		b.StartTimer()
-		rel, took := timingDo(ctx, b, c, svc, "rollback", "v1", "live")
+		rel, took := act(ctx, b, c, svc, "rollback", "v1", "live")
 		b.StopTimer()
 		dk.check(b, rel, true) // Docker: the stopped container, started again
 		evs := timingEvents(ctx, b, c, rel.ID)
@@ -212,10 +212,10 @@ func benchStoppedRollback(b *testing.B, c *api.Client, svc string, dk *timingDoc
 // traffic (detection: analysis interval, min_requests).
 func BenchmarkTimingBakeRollback(b *testing.B) {
 	svc := timingProcessService(b, "1m") + "    analysis: {interval: 300ms, min_requests: 20, max_error_rate: 0.05, bake: 30s}\n"
-	d, c := timingDaemon(b, timingConfig(b, b.TempDir(), svc))
+	d, c := daemonClient(b, servicesConfig(b, b.TempDir(), svc, ""))
 	ctx, cancel := context.WithTimeout(b.Context(), timingDeadline)
 	defer cancel()
-	timingDo(ctx, b, c, "web", "deploy", "v1", "live")
+	act(ctx, b, c, "web", "deploy", "v1", "live")
 
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
@@ -227,7 +227,7 @@ func BenchmarkTimingBakeRollback(b *testing.B) {
 
 	var avg timingAverages
 	for b.Loop() {
-		rel, took := timingDo(ctx, b, c, "web", "deploy", "v2-errors", "rolled_back")
+		rel, took := act(ctx, b, c, "web", "deploy", "v2-errors", "rolled_back")
 		b.StopTimer()
 		evs := timingEvents(ctx, b, c, rel.ID)
 		rb := timingStep(b, evs, "rollback", "automatic rollback")

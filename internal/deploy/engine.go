@@ -138,7 +138,7 @@ func New(opts Options, specs []ServiceSpec) (*Engine, error) {
 			cancel()
 			return nil, fmt.Errorf("route service %s: %w", sp.Name, err)
 		}
-		e.services[sp.Name] = &service{spec: sp, route: route}
+		e.services[sp.Name] = &service{spec: sp, route: route, retiring: map[string]bool{}}
 	}
 	return e, nil
 }

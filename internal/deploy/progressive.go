@@ -246,6 +246,7 @@ func (e *Engine) autoRollback(s *service, d *deployment, v Verdict) {
 	s.mu.Unlock()
 	flip := time.Since(start)
 
+	e.drainAsync(s, w) // the proxy forgets a target only once it is drained
 	e.promote(w.rel, release.RolledBack)
 	e.record(d.rel, func(r *release.Release) {
 		r.Analysis = v.JSON()

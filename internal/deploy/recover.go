@@ -98,8 +98,6 @@ func (e *Engine) recoverService(ctx context.Context, s *service) error {
 			}
 			sl := newSlot(w.ID, w.Version, inst, t)
 			sl.since = since
-			close(sl.drained) // it served nothing since the restart
-			sl.drainOnce.Do(func() {})
 			s.mu.Lock()
 			s.warm = sl
 			e.watchWarmLocked(s, sl)

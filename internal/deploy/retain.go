@@ -89,6 +89,12 @@ func (e *Engine) retain(ctx context.Context, s *service) {
 		if r.State != release.Retired && r.State != release.RolledBack {
 			continue
 		}
+		s.mu.Lock()
+		held := s.heldLocked(r.InstanceID)
+		s.mu.Unlock()
+		if held { // still serving or draining: never pulled from under its requests
+			continue
+		}
 		removed[r.InstanceID] = true
 		e.removeByID(ctx, s, r.InstanceID, r.ID)
 		e.record(r.ID, func(rr *release.Release) { rr.InstanceID = "" })

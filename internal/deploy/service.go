@@ -42,6 +42,13 @@ type service struct {
 	warmTimer *time.Timer // retires warm; nil when there is none
 	active    *deployment // the deploy or rollback in progress, or nil
 	queue     []*deployment
+	retiring  map[string]bool // instance IDs being drained and stopped; retention must not touch them
+}
+
+// heldLocked reports whether the engine holds the instance: serving, warm,
+// or still draining on its way out. Called with s.mu held.
+func (s *service) heldLocked(id string) bool {
+	return (s.live != nil && s.live.inst.ID() == id) || (s.warm != nil && s.warm.inst.ID() == id) || s.retiring[id]
 }
 
 // Kinds of action a deployment performs.

@@ -134,6 +134,7 @@ func (e *Engine) flipToWarm(ctx context.Context, s *service, d *deployment) (boo
 
 	e.record(d.rel, func(r *release.Release) { r.InstanceID, r.Addr = w.inst.ID(), w.inst.Addr() })
 	e.promote(d.rel, release.RolledBack)
+	e.drainAsync(s, w) // its old target: already draining since it was replaced, or never used (recovered)
 	e.setState(w.rel, release.Retired, fmt.Sprintf("its running instance was taken over by rollback release #%d", d.rel))
 	e.event(d.rel, "switch", release.LevelInfo, fmt.Sprintf("traffic flipped back to warm %s", w.version), flip)
 	prev := ""
@@ -226,6 +227,15 @@ func (e *Engine) promote(rel int64, demoteTo release.State) {
 // retire waits for sl's drain, stops its instance (a Docker container is
 // kept for a later rollback) and records state, unless it is "".
 func (e *Engine) retire(s *service, sl *slot, state release.State, why string) {
+	id := sl.inst.ID()
+	s.mu.Lock()
+	s.retiring[id] = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.retiring, id)
+		s.mu.Unlock()
+	}()
 	e.drainAsync(s, sl)
 	<-sl.drained
 	step := time.Now()

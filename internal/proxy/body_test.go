@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -61,6 +63,10 @@ func TestBodies(t *testing.T) {
 	if resp.code != http.StatusRequestEntityTooLarge {
 		t.Errorf("early answer = %d, want 413", resp.code)
 	}
+	resp = do(t, f, f.request(t, http.MethodPost, "example.com", "/reject", strings.NewReader("small")))
+	if resp.code != http.StatusRequestEntityTooLarge {
+		t.Errorf("early answer to a small body = %d, want 413", resp.code)
+	}
 	resp = do(t, f, f.request(t, http.MethodGet, "example.com", "/trailer", nil))
 	if resp.body != "body" || resp.trailer.Get("X-Checksum") != "abc" {
 		t.Errorf("trailer: body %q trailer %v", resp.body, resp.trailer)
@@ -100,3 +106,25 @@ func do(t *testing.T, f *front, req *http.Request) result {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestClientBodyAbort: a client that hangs up halfway through its upload
+// is not counted against the target.
+func TestClientBodyAbort(t *testing.T) {
+	f := newFront(t, Options{})
+	s := f.service(t, "web", "example.com", "", ServiceOptions{})
+	v1 := target(t, s, "v1", backend(t, "v1", nil))
+	s.Switch(v1)
+	for _, size := range []int{100, 1 << 20} { // written at once, and from a goroutine
+		conn, err := net.Dial("tcp", f.srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "POST /up HTTP/1.1\r\nHost: example.com\r\nContent-Length: %d\r\n\r\npartial", size)
+		waitFor(t, "the upload to reach the proxy", func() bool { return v1.InFlight() == 1 })
+		conn.Close()
+		waitFor(t, "the aborted upload to release the target", func() bool { return v1.InFlight() == 0 })
+	}
+	if st := v1.Stats(); st.TransportErrors != 0 {
+		t.Errorf("client aborts counted as %d transport errors", st.TransportErrors)
+	}
+}

@@ -368,17 +368,29 @@ func TestResponseHeaderTimeout(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	v1 := target(t, s, "v1", backend(t, "v1", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fast" {
+			return
+		}
 		select {
 		case <-release:
 		case <-r.Context().Done():
 		}
 	}))
 	s.Switch(v1)
-	code, body := f.get(t, "example.com", "/")
+	// A first exchange leaves a pooled connection with its deadline armed;
+	// the timeout must hold on it just the same.
+	if code, _ := f.get(t, "example.com", "/fast"); code != 200 {
+		t.Fatalf("fast request = %d", code)
+	}
+	start := time.Now()
+	code, body := f.get(t, "example.com", "/hang")
+	if waited := time.Since(start); waited < 150*time.Millisecond || waited > 2*time.Second {
+		t.Errorf("504 after %v, want about 200ms", waited)
+	}
 	if code != http.StatusGatewayTimeout || !strings.Contains(body, "did not answer in time") {
 		t.Fatalf("= %d %q, want 504", code, body)
 	}
-	if st := v1.Stats(); st.TransportErrors != 1 || st.ServerErrors() != 1 {
+	if st := v1.Stats(); st.TransportErrors != 1 || st.ServerErrors() != 1 || st.Codes[1] != 1 {
 		t.Errorf("stats = %+v", st)
 	}
 }

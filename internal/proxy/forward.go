@@ -52,7 +52,10 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, o *serviceConfi
 	if o.StripPrefix {
 		strip = o.prefix
 	}
-	upgrade := upgradeType(r)
+	var upgrade string
+	if !hasBody {
+		upgrade = upgradeType(r) // an upgrade carrying a body is served as a plain request
+	}
 	writeHead(c.bw, r, headOptions{
 		uri:           requestURI(r, strip),
 		upgrade:       upgrade,
@@ -62,15 +65,29 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, o *serviceConfi
 	before := c.nread
 
 	var bodyDone chan error
-	if hasBody {
+	switch {
+	case !hasBody:
+		if err := c.bw.Flush(); err != nil {
+			c.Close()
+			return t.fail(w, r, err, mayRetry && c.reused && replayable(r) && isConnDrop(err))
+		}
+	case r.ContentLength > 0 && r.ContentLength <= smallBody:
+		// Small enough for the socket buffer: write it now, saving a
+		// goroutine, even if the target answers before reading it.
+		if err := writeBody(c, r); err != nil {
+			if isClientError(err) {
+				plainError(w, http.StatusBadRequest, "hotswap: could not read the request body\n")
+				return false
+			}
+			return t.fail(w, r, err, false)
+		}
+	default:
 		bodyDone = make(chan error, 1)
-		go writeBody(c, r, bodyDone)
-	} else if err := c.bw.Flush(); err != nil {
-		c.Close()
-		return t.fail(w, r, err, mayRetry && c.reused && replayable(r) && isConnDrop(err))
+		go func() { bodyDone <- writeBody(c, r) }()
 	}
 
-	resp, err := t.readResponse(c, r, start)
+	h := w.Header()
+	head, err := t.readResponse(c, r, start, h)
 	if err != nil {
 		c.Close()
 		// A reused connection that yields nothing but EOF was closed by
@@ -87,13 +104,13 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, o *serviceConfi
 	// The header deadline stays armed while a small body is read, which
 	// bounds a target that stalls mid-body at no extra cost; streams, large
 	// bodies and upgraded connections may legitimately take longer.
-	stream := resp.ContentLength < 0 || isEventStream(resp.Header)
-	upgraded := resp.StatusCode == http.StatusSwitchingProtocols
-	if (upgraded || resp.ContentLength > smallBody || stream) && t.svc.p.opts.ResponseHeaderTimeout > 0 {
-		c.SetReadDeadline(time.Time{})
+	stream := head.mode == bodyChunked || head.mode == bodyClose || (head.stream && head.mode != bodyNone)
+	upgraded := head.status == http.StatusSwitchingProtocols
+	if upgraded || stream || head.length > smallBody {
+		c.disarm()
 	}
 	if upgraded {
-		t.serveUpgrade(w, r, c, resp, upgrade, o, stick, latency)
+		t.serveUpgrade(w, r, c, &head, upgrade, o, stick, latency)
 		return false
 	}
 	// A stream may idle for long: when its client goes away, close the
@@ -104,26 +121,24 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, o *serviceConfi
 		stop = context.AfterFunc(ctx, func() { c.Close() })
 	}
 
-	h := w.Header()
-	copyResponseHeader(h, resp.Header)
-	announceTrailers(h, resp.Trailer)
 	if o.VersionHeader {
 		h["X-Hotswap-Version"] = t.versionHdr
 	}
 	if stick >= 0 {
 		h["Set-Cookie"] = append(h["Set-Cookie"], stickyCookie(o.StickyCookie, stick))
 	}
-	w.WriteHeader(resp.StatusCode)
-	t.stats.record(resp.StatusCode, latency)
+	w.WriteHeader(head.status)
+	t.stats.record(head.status, latency)
 
-	upErr, clientErr := copyBody(w, resp, stream)
-	for k, vs := range resp.Trailer {
+	body := newBodyReader(c, &head)
+	upErr, clientErr := copyBody(w, &body, stream)
+	for k, vs := range body.trailer {
 		h[http.TrailerPrefix+k] = vs
 	}
 	interrupted := stop != nil && !stop()
-	if !interrupted && upErr == nil && clientErr == nil && !resp.Close && bodyWritten(bodyDone) {
+	if !interrupted && upErr == nil && clientErr == nil && !head.close && bodyWritten(bodyDone) {
 		idleSince := headerAt // a small body took no time; save a clock read
-		if resp.ContentLength < 0 || resp.ContentLength > 1<<20 {
+		if stream || head.length > 1<<20 {
 			idleSince = time.Now()
 		}
 		t.pool.put(c, idleSince)
@@ -143,21 +158,13 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, o *serviceConfi
 // smallBody is the largest response body read under the header deadline.
 const smallBody = 64 << 10
 
-// readResponse reads the target's response head, skipping 1xx interim
-// responses other than 101, within ResponseHeaderTimeout of start.
-func (t *Target) readResponse(c *upConn, r *http.Request, start time.Time) (*http.Response, error) {
+// readResponse reads the target's response head into the client's header
+// map within ResponseHeaderTimeout (less at most 10%) of start.
+func (t *Target) readResponse(c *upConn, r *http.Request, start time.Time, dst http.Header) (respHead, error) {
 	if d := t.svc.p.opts.ResponseHeaderTimeout; d > 0 {
-		c.SetReadDeadline(start.Add(d)) // the caller clears it when needed
+		c.armHeaderDeadline(start, d) // the caller disarms it when needed
 	}
-	for {
-		resp, err := http.ReadResponse(c.br, r)
-		if err != nil {
-			return nil, err
-		}
-		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
-			return resp, nil
-		}
-	}
+	return readHead(c, r.Method, dst)
 }
 
 // fail counts a failed attempt and, unless it will be retried, answers the
@@ -172,9 +179,13 @@ func (t *Target) fail(w http.ResponseWriter, r *http.Request, err error, retry b
 	if retry {
 		return true
 	}
-	status, msg := http.StatusBadGateway, "hotswap: service %q could not be reached\n"
+	status, msg := http.StatusBadGateway, "hotswap: service %q failed while answering\n"
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	var de *dialError
+	switch {
+	case errors.As(err, &de):
+		msg = "hotswap: service %q could not be reached\n"
+	case errors.As(err, &ne) && ne.Timeout():
 		status, msg = http.StatusGatewayTimeout, "hotswap: service %q did not answer in time\n"
 	}
 	t.stats.record(status, -1)

@@ -165,15 +165,3 @@ func writeField(bw *bufio.Writer, k, v string) {
 	bw.WriteString(v)
 	bw.WriteString("\r\n")
 }
-
-// copyResponseHeader copies the target's end-to-end response headers into
-// dst. The values slices are shared, not copied: the response is ours.
-func copyResponseHeader(dst, src http.Header) {
-	connection := src["Connection"]
-	for k, vs := range src {
-		if isHopHeader(k) || (len(connection) > 0 && listedIn(connection, k)) {
-			continue
-		}
-		dst[k] = vs
-	}
-}

@@ -25,7 +25,13 @@ type upConn struct {
 	nread     int64     // bytes read from the target so far; owner only
 	reused    bool      // taken from the pool rather than freshly dialled
 	idleSince time.Time // set when put in the pool
+	armed     time.Time // read deadline in force, zero when none
 	closeOnce sync.Once
+
+	// Parsing buffers reused across the responses of this connection.
+	scratch []byte  // header values of the current response
+	fields  []field // its fields
+	long    []byte  // a header line longer than br's buffer
 }
 
 // Read counts bytes so a failure can tell "the target said nothing" apart
@@ -44,6 +50,25 @@ func (c *upConn) Close() error {
 		c.t.untrack(c)
 	})
 	return err
+}
+
+// armHeaderDeadline makes sure a response head is read within about d of
+// now. Setting a deadline costs a runtime timer update, so one that still
+// leaves at least 90% of d is kept: under load a connection re-arms once
+// every d/10 rather than on every request.
+func (c *upConn) armHeaderDeadline(now time.Time, d time.Duration) {
+	if c.armed.IsZero() || c.armed.Sub(now) < d-d/10 {
+		c.armed = now.Add(d)
+		c.SetReadDeadline(c.armed)
+	}
+}
+
+// disarm removes the read deadline before a read that may take long.
+func (c *upConn) disarm() {
+	if !c.armed.IsZero() {
+		c.armed = time.Time{}
+		c.SetReadDeadline(time.Time{})
+	}
 }
 
 // dialError marks a failure to connect: nothing was sent, so the request

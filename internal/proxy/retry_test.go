@@ -26,7 +26,13 @@ func TestRetryRefusedDial(t *testing.T) {
 		bodies <- r.Method + " " + string(b)
 		io.WriteString(w, "v2\n")
 	}))
-	f.p.testBeforeRetry = func() { s.Switch(v2) } // the engine switched meanwhile
+	var switchOnRetry atomic.Bool
+	switchOnRetry.Store(true)
+	f.p.testBeforeRetry = func() { // set before any traffic
+		if switchOnRetry.Load() {
+			s.Switch(v2) // the engine switched meanwhile
+		}
+	}
 
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		s.Switch(dead)
@@ -56,7 +62,7 @@ func TestRetryRefusedDial(t *testing.T) {
 	}
 
 	// With nothing better live, the single retry fails too: 502.
-	f.p.testBeforeRetry = nil
+	switchOnRetry.Store(false)
 	s.Switch(dead)
 	if code, body := f.get(t, "example.com", "/"); code != 502 || !strings.Contains(body, "could not be reached") {
 		t.Errorf("all targets dead = %d %q, want 502", code, body)

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"fmt"
-	"net"
 	"sort"
 	"strings"
 )
@@ -73,24 +72,33 @@ func hasPathPrefix(path, prefix string) bool {
 }
 
 // hostKey turns a Host header into the table's key: lower case, without
-// port, brackets or a trailing dot.
+// port, brackets or a trailing dot. It allocates only for upper case.
 func hostKey(h string) string {
-	clean := true
+	if strings.ContainsAny(h, ":[") {
+		h = stripPort(h)
+	}
 	for i := 0; i < len(h); i++ {
-		if c := h[i]; c == ':' || c == '[' || ('A' <= c && c <= 'Z') {
-			clean = false
+		if c := h[i]; 'A' <= c && c <= 'Z' {
+			h = strings.ToLower(h)
 			break
 		}
 	}
-	if clean && (h == "" || h[len(h)-1] != '.') {
+	return strings.TrimSuffix(h, ".")
+}
+
+// stripPort removes a port and IPv6 brackets: "[::1]:80" → "::1",
+// "a.org:80" → "a.org"; a bare IPv6 address is left alone.
+func stripPort(h string) string {
+	if strings.HasPrefix(h, "[") {
+		if end := strings.IndexByte(h, ']'); end > 0 {
+			return h[1:end]
+		}
 		return h
 	}
-	if host, _, err := net.SplitHostPort(h); err == nil {
-		h = host
-	} else {
-		h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	if i := strings.IndexByte(h, ':'); i >= 0 && strings.IndexByte(h[i+1:], ':') < 0 {
+		return h[:i]
 	}
-	return strings.TrimSuffix(strings.ToLower(h), ".")
+	return h
 }
 
 // normaliseHosts validates configured hosts and returns their table keys.

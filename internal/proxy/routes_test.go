@@ -19,6 +19,7 @@ func TestRouteLookup(t *testing.T) {
 		{"api", "/api", []string{"example.com"}},
 		{"apiv2", "/api/v2/", []string{"example.com"}},
 		{"v6", "", []string{"[::1]"}},
+		{"v6b", "", []string{"fe80::1"}},
 		{"fallback", "", []string{"*"}},
 		{"wildapi", "/wild", []string{"*"}},
 	} {
@@ -43,6 +44,7 @@ func TestRouteLookup(t *testing.T) {
 		{"example.com", "/api/v20", "api"},
 		{"[::1]:443", "/", "v6"},
 		{"::1", "/", "v6"},
+		{"[FE80::1]:8080", "/", "v6b"},
 		{"other.org", "/", "fallback"},
 		{"other.org", "/wild/x", "wildapi"},
 		{"example.com", "/wild/x", "web"}, // a host's own routes beat "*"

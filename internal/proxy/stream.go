@@ -2,10 +2,10 @@ package proxy
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 )
 
@@ -18,7 +18,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }
 // events reach the client at once; other bodies ride net/http's buffering.
 // It returns the first read error from the target or write error to the
 // client; a clean end of body returns nil, nil.
-func copyBody(w http.ResponseWriter, resp *http.Response, stream bool) (upErr, clientErr error) {
+func copyBody(w http.ResponseWriter, body *bodyReader, stream bool) (upErr, clientErr error) {
 	var rc *http.ResponseController
 	if stream {
 		rc = http.NewResponseController(w)
@@ -26,14 +26,14 @@ func copyBody(w http.ResponseWriter, resp *http.Response, stream bool) (upErr, c
 			rc = nil
 		}
 	}
-	if resp.Body == http.NoBody {
+	if body.mode == bodyNone {
 		return nil, nil
 	}
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
 	for {
-		n, err := resp.Body.Read(buf)
+		n, err := body.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return nil, werr
@@ -54,35 +54,18 @@ func copyBody(w http.ResponseWriter, resp *http.Response, stream bool) (upErr, c
 	}
 }
 
-func isEventStream(h http.Header) bool {
-	ct := h["Content-Type"]
-	return len(ct) > 0 && len(ct[0]) >= 17 && strings.EqualFold(ct[0][:17], "text/event-stream")
-}
-
-// announceTrailers declares the target's trailers before the header is
-// written, so net/http sends them after the body.
-func announceTrailers(h http.Header, trailer http.Header) {
-	if len(trailer) == 0 {
-		return
-	}
-	keys := make([]string, 0, len(trailer))
-	for k := range trailer {
-		keys = append(keys, k)
-	}
-	h["Trailer"] = []string{strings.Join(keys, ", ")}
-}
-
-// writeBody sends the request body after the head, then reports the
-// outcome on done. It runs in its own goroutine so the response can be read
-// while the body is still going out: a target may answer (413, 401) before
-// reading it all. On failure it closes the connection so the target stops
-// waiting for the rest.
-func writeBody(c *upConn, r *http.Request, done chan<- error) {
+// writeBody sends the request body after the head. Large and chunked
+// bodies are sent from their own goroutine so that the response can be read
+// meanwhile: a target may answer (413, 401) before reading it all. On
+// failure it closes the connection so the target stops waiting for the
+// rest; a failure to read the client's body is marked by clientError.
+func writeBody(c *upConn, r *http.Request) error {
+	body := clientBody{r.Body}
 	var err error
 	if r.ContentLength > 0 {
-		_, err = io.CopyN(c.bw, r.Body, r.ContentLength)
+		_, err = io.CopyN(c.bw, body, r.ContentLength)
 	} else {
-		err = writeChunked(c.bw, r)
+		err = writeChunked(c.bw, body, r.Trailer)
 	}
 	if err == nil {
 		err = c.bw.Flush()
@@ -90,18 +73,40 @@ func writeBody(c *upConn, r *http.Request, done chan<- error) {
 	if err != nil {
 		c.Close()
 	}
-	done <- err
+	return err
+}
+
+// clientBody marks errors reading the client's request body, so they are
+// not blamed on the target.
+type clientBody struct{ r io.Reader }
+
+type clientError struct{ err error }
+
+func (e *clientError) Error() string { return "read request body: " + e.err.Error() }
+func (e *clientError) Unwrap() error { return e.err }
+
+func (b clientBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &clientError{err}
+	}
+	return n, err
+}
+
+func isClientError(err error) bool {
+	var ce *clientError
+	return errors.As(err, &ce)
 }
 
 // writeChunked sends a body of unknown length with chunked encoding,
 // flushing each chunk so that streamed uploads stream, then the trailers.
-func writeChunked(bw *bufio.Writer, r *http.Request) error {
+func writeChunked(bw *bufio.Writer, body io.Reader, trailer http.Header) error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
 	var hex [16]byte
 	for {
-		n, err := r.Body.Read(buf)
+		n, err := body.Read(buf)
 		if n > 0 {
 			bw.Write(strconv.AppendInt(hex[:0], int64(n), 16))
 			bw.WriteString("\r\n")
@@ -119,7 +124,7 @@ func writeChunked(bw *bufio.Writer, r *http.Request) error {
 		}
 	}
 	bw.WriteString("0\r\n")
-	for k, vs := range r.Trailer {
+	for k, vs := range trailer {
 		for _, v := range vs {
 			writeField(bw, k, v)
 		}

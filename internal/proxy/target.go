@@ -45,6 +45,9 @@ type Target struct {
 
 // NewTarget registers a version listening at addr (host:port) with the
 // service. It serves nothing until Switch, SetCanary or SetPreview names it.
+// Every target ends with Drain, even one that never served, so that the
+// service forgets it. A drained target never serves again: to bring a
+// version back (a rollback), create a new target for it.
 func (s *Service) NewTarget(version, addr string) (*Target, error) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, fmt.Errorf("target %s of %s: address %q: %w", version, s.name, addr, err)

@@ -13,9 +13,9 @@ import (
 // and copies bytes both ways until either side closes. The request keeps
 // the target in flight all along, so Drain waits for the connection, and
 // both sockets are tracked so a drain deadline can close them.
-func (t *Target) serveUpgrade(w http.ResponseWriter, r *http.Request, c *upConn, resp *http.Response,
+func (t *Target) serveUpgrade(w http.ResponseWriter, r *http.Request, c *upConn, head *respHead,
 	asked string, o *serviceConfig, stick int, latency time.Duration) {
-	got := resp.Header.Get("Upgrade")
+	got := head.upgrade
 	if asked == "" || !strings.EqualFold(got, asked) {
 		c.Close()
 		t.fail(w, r, fmt.Errorf("target switched to protocol %q, client asked for %q", got, asked), false)
@@ -33,16 +33,12 @@ func (t *Target) serveUpgrade(w http.ResponseWriter, r *http.Request, c *upConn,
 		return
 	}
 	defer t.untrack(cc)
-	t.stats.record(resp.StatusCode, latency)
+	t.stats.record(head.status, latency)
 
 	bw := brw.Writer
 	bw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n")
 	writeField(bw, "Upgrade", got)
-	connection := resp.Header["Connection"]
-	for k, vs := range resp.Header {
-		if isHopHeader(k) || (len(connection) > 0 && listedIn(connection, k)) {
-			continue
-		}
+	for k, vs := range head.header101 {
 		for _, v := range vs {
 			writeField(bw, k, v)
 		}
