@@ -180,9 +180,14 @@ func (d *Daemon) buildNotifier() (deploy.Notifier, error) {
 	}
 	n := notify.New(sinks, notify.Options{Logger: d.log})
 	d.closer = append(d.closer, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// Queued notifications get a few seconds to go out; a receiver that is
+		// down must not hold up (or fail) a shutdown, so what is left is logged.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		return n.Close(ctx)
+		if err := n.Close(ctx); err != nil {
+			d.log.Warn("notifications not delivered before shutdown", "err", err)
+		}
+		return nil
 	})
 	return notifierAdapter{n}, nil
 }

@@ -115,6 +115,18 @@ func startDaemon(t testing.TB, cfg *config.Config, stopOnClose bool) *Daemon {
 	return d
 }
 
+// rootConfig is servicesConfig with extra top-level YAML (notify, webhooks).
+func rootConfig(t testing.TB, dir, services, root string) *config.Config {
+	t.Helper()
+	y := fmt.Sprintf("state_dir: %q\nproxy: {listen: 127.0.0.1:0}\ncontrol: {socket: %q}\n%sservices:\n%s",
+		dir, filepath.Join(dir, "hs.sock"), root, services)
+	cfg, err := config.Parse("test.yaml", []byte(y))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	return cfg
+}
+
 // daemonClient starts a daemon that stops its apps on close, with a client
 // on its control socket.
 func daemonClient(t testing.TB, cfg *config.Config) (*Daemon, *api.Client) {
