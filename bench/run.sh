@@ -422,6 +422,61 @@ if [[ $PROFILE == 1 ]]; then
 			ngx_http_proxy_* ngx_http_write_filter ngx_linux_sendfile_chain __libc_recv __GI___writev
 			getsockopt epoll_wait entry_SYSCALL_64_after_hwframe malloc free"
 	)
+	# Stack classification: each sample goes to the first rule whose
+	# patterns all (&) or any (,) appear as frames in its stack; "[k]" means
+	# the sampled frame itself is in the kernel. One rule per line.
+	declare -A RULES=(
+		[hotswap]="kernel: write response to client	syscall.write&net/http.(*response).finishRequest
+kernel: write request to backend	syscall.write&github.com/hotswap/hotswap/internal/proxy.(*Target).forward
+kernel: read from backend (incl. EAGAIN)	syscall.read&github.com/hotswap/hotswap/internal/proxy.(*Target).forward
+kernel: read from client (incl. EAGAIN)	syscall.read
+kernel: other (epoll, futex, nanosleep, irq)	[k]
+Go runtime: allocation and GC	runtime.mallocgc,runtime.gcBgMarkWorker,runtime.gcAssistAlloc,runtime.bgsweep,runtime.bgscavenge
+Go runtime: scheduler (park, wake, netpoll)	runtime.mcall,runtime.schedule,runtime.findRunnable,runtime.park_m,runtime.goready,runtime.newproc,runtime.netpoll,runtime.ready,runtime.wakep,runtime.mstart
+deadlines and clocks	internal/poll.setDeadlineImpl,__vdso_clock_gettime,time.Now
+proxy: parse response head	github.com/hotswap/hotswap/internal/proxy.readHead
+proxy: the rest (route, request head, headers, pool, stats)	github.com/hotswap/hotswap/internal/proxy.
+net/http server: parse request	net/http.(*conn).readRequest
+net/http server: write response	net/http.(*response).finishRequest,net/http.(*chunkWriter).writeHeader,net/http.(*response).WriteHeader
+net/http server: the rest (conn loop, contexts, background read)	net/http.
+other	*"
+		[nginx]="kernel: writev (send request / response)	__GI___writev,writev
+kernel: recv	__libc_recv,recv
+kernel: epoll_wait	epoll_wait
+kernel: getsockopt	getsockopt
+kernel: other	[k]
+nginx user code + libc	*"
+	)
+	# classify RULES < perf script -F ip,sym,dso: share of samples per rule.
+	classify() {
+		awk -v rules="$1" '
+		BEGIN { n = split(rules, lines, "\n")
+			for (i = 1; i <= n; i++) { split(lines[i], f, "\t"); label[i] = f[1]; pat[i] = f[2] } }
+		function decide(   i, ok, alts, a, j, all, b, k) {
+			for (i = 1; i <= n; i++) {
+				if (pat[i] == "*") return label[i]
+				na = split(pat[i], alts, ",")
+				for (a = 1; a <= na; a++) {
+					nb = split(alts[a], all, "&"); ok = 1
+					for (b = 1; b <= nb; b++) {
+						if (all[b] == "[k]") { if (!leafk) ok = 0 }
+						else if (index(stack, "|" all[b] "|") == 0) ok = 0
+					}
+					if (ok) return label[i]
+				}
+			}
+			return "other"
+		}
+		/^[^ \t]/ { stack = "|"; depth = 0; next }
+		/^[ \t]+[0-9a-f]+ / {
+			sym = $2; dso = $NF
+			if (depth++ == 0) leafk = (dso ~ /kernel/)
+			stack = stack sym "|"; next
+		}
+		/^$/ { if (depth > 0) { c[decide()]++; total++ } depth = 0 }
+		END { if (depth > 0) { c[decide()]++; total++ }
+			for (k in c) printf "%6.1f%%  %s\n", 100 * c[k] / total, k }' | sort -gr
+	}
 	# pick PATTERNS < perf-report-children: the lines whose symbol matches.
 	pick() {
 		awk -v pats="$1" 'BEGIN { n = split(pats, p, /[ \t\n]+/) }
@@ -436,14 +491,21 @@ if [[ $PROFILE == 1 ]]; then
 		log "profiling $p (pids $pids) during a 32-connection run"
 		timeout 60 perf record -F 999 -g -p "$pids" -o "$data" -- sleep 8 >/dev/null 2>"$WORK/perf-$p.log" &
 		PERF_PID=$!
+		t0=$(cpu_ticks ${pids//,/ })
 		run_wrk "$p" 32 10s "$RAW/profile-$p-c32.txt"
+		t1=$(cpu_ticks ${pids//,/ })
 		wait "$PERF_PID" || true
 		PERF_PID=""
+		reqs=$(awk '/requests in/ {print $1}' "$RAW/profile-$p-c32.txt")
+		us=$(awk -v d=$((t1 - t0)) -v n="$reqs" -v hz="$TICK" 'BEGIN {printf "%.1f", d / hz * 1e6 / n}')
 		prof=$OUT/profile-$STAMP-$p.txt
 		# perf report | head would die of SIGPIPE under pipefail: filter in awk.
 		top() { awk -v n="$1" '!/^#/ && NF && c++ < n { sub(/[ -]+$/, ""); print }'; }
 		{
 			echo "# $p, 32 connections: perf record -F 999 -g -p $pids (8 s); $(awk '/^Requests\/sec:/ {print $2}' "$RAW/profile-$p-c32.txt") req/s while profiled"
+			echo "## where the time goes: samples classified by call stack ($p used $us µs CPU per request in this run)"
+			perf script -i "$data" -F ip,sym,dso 2>/dev/null | classify "${RULES[$p]}" |
+				awk -v us="$us" '{ pct = $1 + 0; printf "%s  %5.1f µs/req  ", $1, pct * us / 100; $1 = ""; sub(/^ /, ""); print }'
 			echo "## by shared object"
 			perf report -i "$data" --stdio --no-children --sort dso -g none 2>/dev/null | top 12
 			echo "## top symbols (self)"
