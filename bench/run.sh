@@ -22,9 +22,18 @@
 #   ROUNDS=3        repetitions of the whole matrix (medians are reported)
 #   WARMUP=3s       wrk run per path before measuring
 #   NGINX_WORKERS   nginx worker_processes (default: nproc, what "auto" picks)
+#   QUIET_WAIT=30   seconds to wait, before each measurement, for the rest of
+#                   the machine to go idle (< 0.3 core busy); then go anyway
+#   OTHER_MAX=0.25  runs during which other processes used this many cores
+#                   or more are left out of the medians ("disturbed")
 #   PROFILE=0       1: after measuring, perf-record hotswap and nginx during
-#                   one extra 32-connection run each and print top symbols
-#   OUT=bench/out   where results-<date>.md and the raw wrk outputs go
+#                   one extra 32-connection run each: CPU per request split by
+#                   call stack, top symbols, and syscalls per request
+#   OUT=bench/out   where results-<date>.md, profiles and raw wrk outputs go
+#
+# Each run's CPU per request (proxy, backend, wrk) and "other load" (machine
+# busy time not spent in those three, in cores) is recorded in runs.tsv: on a
+# shared machine that is what tells a clean run from a disturbed one.
 #
 # Everything listens on 127.0.0.1 only. Every wait has a deadline. On exit
 # (normal, error or Ctrl-C) the trap stops exactly the processes this script
@@ -40,6 +49,8 @@ ROUNDS=${ROUNDS:-3}
 WARMUP=${WARMUP:-3s}
 NGINX_WORKERS=${NGINX_WORKERS:-$(nproc)}
 PROFILE=${PROFILE:-0}
+QUIET_WAIT=${QUIET_WAIT:-30}
+OTHER_MAX=${OTHER_MAX:-0.25}
 [[ $DURATION =~ ^[0-9]+s$ && $WARMUP =~ ^[0-9]+s$ ]] || { echo "DURATION and WARMUP are whole seconds, like 10s" >&2; exit 2; }
 HOST_HDR=bench.local
 
@@ -278,7 +289,6 @@ times_ticks() {
 # wait_quiet: the machine is shared; before each measurement wait (up to
 # QUIET_WAIT s) until everything else uses less than 0.3 of a core, and
 # print how busy it was, in cores, over the last second.
-QUIET_WAIT=${QUIET_WAIT:-30}
 wait_quiet() {
 	local deadline=$((SECONDS + QUIET_WAIT)) m0 m1 busy
 	while :; do
@@ -343,7 +353,6 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 # summarise runs.tsv: per path and conns the medians over the runs that
 # were not disturbed (other load < OTHER_MAX cores); when every run of a cell
 # was disturbed, all runs are used and the cell is marked "*".
-OTHER_MAX=${OTHER_MAX:-0.25}
 summarise() {
 	awk -F'\t' -v conns="$CONNS" -v omax="$OTHER_MAX" '
 	function med(list,    n, a, i, j, t) {
@@ -424,7 +433,8 @@ if [[ $PROFILE == 1 ]]; then
 	)
 	# Stack classification: each sample goes to the first rule whose
 	# patterns all (&) or any (,) appear as frames in its stack; "[k]" means
-	# the sampled frame itself is in the kernel. One rule per line.
+	# the sampled frame itself is in the kernel, a trailing * a prefix, and
+	# a lone * anything. One rule per line: label TAB patterns.
 	declare -A RULES=(
 		[hotswap]="kernel: write response to client	syscall.write&net/http.(*response).finishRequest
 kernel: write request to backend	syscall.write&github.com/hotswap/hotswap/internal/proxy.(*Target).forward
@@ -435,10 +445,11 @@ Go runtime: allocation and GC	runtime.mallocgc,runtime.gcBgMarkWorker,runtime.gc
 Go runtime: scheduler (park, wake, netpoll)	runtime.mcall,runtime.schedule,runtime.findRunnable,runtime.park_m,runtime.goready,runtime.newproc,runtime.netpoll,runtime.ready,runtime.wakep,runtime.mstart
 deadlines and clocks	internal/poll.setDeadlineImpl,__vdso_clock_gettime,time.Now
 proxy: parse response head	github.com/hotswap/hotswap/internal/proxy.readHead
-proxy: the rest (route, request head, headers, pool, stats)	github.com/hotswap/hotswap/internal/proxy.
+proxy: the rest (route, request head, headers, pool, stats)	github.com/hotswap/hotswap/internal/proxy.*
 net/http server: parse request	net/http.(*conn).readRequest
 net/http server: write response	net/http.(*response).finishRequest,net/http.(*chunkWriter).writeHeader,net/http.(*response).WriteHeader
-net/http server: the rest (conn loop, contexts, background read)	net/http.
+net/http server: the rest (conn loop, contexts, background read)	net/http.*
+Go runtime: other	runtime.*
 other	*"
 		[nginx]="kernel: writev (send request / response)	__GI___writev,writev
 kernel: recv	__libc_recv,recv
@@ -460,6 +471,7 @@ nginx user code + libc	*"
 					nb = split(alts[a], all, "&"); ok = 1
 					for (b = 1; b <= nb; b++) {
 						if (all[b] == "[k]") { if (!leafk) ok = 0 }
+						else if (all[b] ~ /\*$/) { if (index(stack, "|" substr(all[b], 1, length(all[b]) - 1)) == 0) ok = 0 }
 						else if (index(stack, "|" all[b] "|") == 0) ok = 0
 					}
 					if (ok) return label[i]
@@ -467,13 +479,14 @@ nginx user code + libc	*"
 			}
 			return "other"
 		}
+		BEGIN { stack = "|" }
 		/^[^ \t]/ { stack = "|"; depth = 0; next }
 		/^[ \t]+[0-9a-f]+ / {
 			sym = $2; dso = $NF
 			if (depth++ == 0) leafk = (dso ~ /kernel/)
 			stack = stack sym "|"; next
 		}
-		/^$/ { if (depth > 0) { c[decide()]++; total++ } depth = 0 }
+		/^$/ { if (depth > 0) { c[decide()]++; total++ } stack = "|"; depth = 0 }
 		END { if (depth > 0) { c[decide()]++; total++ }
 			for (k in c) printf "%6.1f%%  %s\n", 100 * c[k] / total, k }' | sort -gr
 	}
