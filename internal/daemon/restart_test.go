@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -216,5 +218,40 @@ func TestRetentionSparesDrainingInstances(t *testing.T) {
 	body, err := io.ReadAll(resp.Body)
 	if n := strings.Count(string(body), "data: "); err != nil || n != 60 {
 		t.Fatalf("stream on v1 ended after %d of 60 events (%v): cut while draining", n, err)
+	}
+}
+
+// TestSupervisorRestartsCrashedLive: when the live instance dies (killed
+// like an OOM kill would), the daemon starts the same version again, gates
+// it on health and swaps it in; the release records both instances.
+func TestSupervisorRestartsCrashedLive(t *testing.T) {
+	dir := t.TempDir()
+	d, c := daemonClient(t, testConfig(t, dir, ""))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rel := mustDeploy(ctx, t, c, "web", "v1", "live")
+	code, _, body := get(t, d, "web.test", "/pid")
+	pid, err := strconv.Atoi(strings.TrimSpace(body))
+	if code != 200 || err != nil {
+		t.Fatalf("/pid: %d %q", code, body)
+	}
+	// This process was started by the daemon this test runs: ours to kill.
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(ctx, t, c, rel.ID, "supervise", "healthy again")
+	code, v, body := get(t, d, "web.test", "/pid")
+	if code != 200 || v != "v1" || strings.TrimSpace(body) == strconv.Itoa(pid) {
+		t.Fatalf("after the restart: %d from %s pid %s, want v1 from a new process", code, v, body)
+	}
+	detail, err := c.Release(ctx, rel.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasEvent(detail, "supervise", "signal SIGKILL") || detail.Release.InstanceID == rel.InstanceID {
+		t.Errorf("release does not record the crash and the new instance: %+v", detail)
+	}
+	if detail.Release.State != "live" {
+		t.Errorf("state %s, want live", detail.Release.State)
 	}
 }

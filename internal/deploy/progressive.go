@@ -243,6 +243,7 @@ func (e *Engine) autoRollback(s *service, d *deployment, v Verdict) {
 	s.route.Switch(t)
 	s.stopWarmLocked()
 	s.live = newSlot(w.rel, w.version, w.inst, t)
+	e.superviseLocked(s, s.live)
 	s.mu.Unlock()
 	flip := time.Since(start)
 

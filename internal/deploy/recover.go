@@ -70,6 +70,7 @@ func (e *Engine) recoverService(ctx context.Context, s *service) error {
 		s.mu.Lock()
 		s.route.Switch(t)
 		s.live = newSlot(live.ID, live.Version, inst, t)
+		e.superviseLocked(s, s.live)
 		s.mu.Unlock()
 		e.event(live.ID, "recover", release.LevelInfo, fmt.Sprintf("%s back in service after daemon start (%s, %s)", live.Version, how, inst.Addr()), 0)
 	}

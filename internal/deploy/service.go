@@ -218,3 +218,10 @@ func (s *service) hasLive() bool {
 	defer s.mu.Unlock()
 	return s.live != nil
 }
+
+// isLive reports whether sl is still the service's live slot.
+func (s *service) isLive(sl *slot) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.live == sl
+}

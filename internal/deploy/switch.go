@@ -33,6 +33,7 @@ func (e *Engine) switchTo(s *service, d *deployment, inst rt.Instance, replacedS
 	s.route.ClearCanary() // a canary target is now the live one
 	old := s.live
 	s.live = newSlot(d.rel, d.version, inst, t)
+	e.superviseLocked(s, s.live)
 	type retirement struct {
 		sl    *slot
 		state release.State // "" keeps the state the switch recorded
@@ -129,6 +130,7 @@ func (e *Engine) flipToWarm(ctx context.Context, s *service, d *deployment) (boo
 	bad := s.live
 	s.stopWarmLocked()
 	s.live = newSlot(d.rel, w.version, w.inst, t)
+	e.superviseLocked(s, s.live)
 	s.mu.Unlock()
 	flip := time.Since(step)
 

@@ -144,8 +144,13 @@ func Run(ctx context.Context, o Options, log io.Writer) error {
 //	/health     200 "ok", or 503 when Unhealthy
 //	/slow?ms=N  answers after N ms (default 1500)
 //	/stream?n=N&ms=M  server-sent events: N events (default 50) every M ms (default 100)
+//	/pid        the process id (tests use it to kill the live instance, as an OOM kill would)
 func Handler(o Options) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("/pid", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Version", o.Version)
+		fmt.Fprintf(w, "%d\n", os.Getpid())
+	})
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Version", o.Version)
 		if o.Unhealthy {

@@ -1,0 +1,120 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hotswap/hotswap/internal/health"
+	"github.com/hotswap/hotswap/internal/release"
+	rt "github.com/hotswap/hotswap/internal/runtime"
+)
+
+// Restart backoff for a live instance that keeps exiting: a crash loop must
+// not turn into a fork bomb, and a one-off crash must come back at once.
+const (
+	restartMin = 0 * time.Second
+	restartMax = 1 * time.Minute
+	// restartReset: a replacement that served this long resets the backoff.
+	restartReset = 2 * time.Minute
+)
+
+// superviseLocked watches the live slot's instance; if it exits while it is
+// still live, the same version is started again, gated on health and
+// swapped in. Called with s.mu held, once per slot that becomes live.
+func (e *Engine) superviseLocked(s *service, sl *slot) {
+	e.goOwned(func() { e.supervise(s, sl, restartMin) })
+}
+
+func (e *Engine) supervise(s *service, sl *slot, backoff time.Duration) {
+	for sl != nil {
+		select {
+		case <-sl.inst.Done():
+		case <-e.ctx.Done():
+			return
+		}
+		if !s.isLive(sl) {
+			return // replaced or being retired: its exit is expected
+		}
+		how := "unknown"
+		if ex, ok := sl.inst.Exit(); ok {
+			how = ex.String()
+		}
+		if time.Since(sl.since) > restartReset {
+			backoff = restartMin
+		}
+		e.event(sl.rel, "supervise", release.LevelError,
+			fmt.Sprintf("live instance of %s exited (%s); starting it again in %s", sl.version, how, backoff), 0)
+		e.log.Error("live instance exited", "service", s.spec.Name, "version", sl.version, "exit", how)
+		e.notifyEvent(Notification{Kind: "failed", Service: s.spec.Name, Version: sl.version, ReleaseID: sl.rel,
+			Actor: "supervisor", Reason: "live instance exited: " + how, Automatic: true})
+		sl, backoff = e.restartLoop(s, sl, backoff)
+	}
+}
+
+// restartLoop starts the dead live instance's version again, with growing
+// backoff, until it is healthy and swapped in (the new slot is returned) or
+// the slot is no longer live (nil).
+func (e *Engine) restartLoop(s *service, dead *slot, backoff time.Duration) (*slot, time.Duration) {
+	for {
+		select {
+		case <-time.After(backoff):
+		case <-e.ctx.Done():
+			return nil, backoff
+		}
+		next := min(max(2*backoff, time.Second), restartMax)
+		inst, err := e.restartLive(s, dead)
+		if err == nil {
+			sl := e.replaceLive(s, dead, inst)
+			if sl == nil {
+				e.removeInstance(context.Background(), inst, dead.rel) // a deploy took over meanwhile
+			}
+			return sl, next
+		}
+		if !s.isLive(dead) {
+			return nil, next
+		}
+		e.event(dead.rel, "supervise", release.LevelError, fmt.Sprintf("restart of %s failed: %v; next try in %s", dead.version, firstLine(err.Error()), next), 0)
+		backoff = next
+	}
+}
+
+// restartLive starts the live version again and gates it on health.
+func (e *Engine) restartLive(s *service, sl *slot) (rt.Instance, error) {
+	ctx, cancel := context.WithTimeout(e.ctx, s.spec.Health.Deadline+stopTimeout)
+	defer cancel()
+	step := time.Now()
+	inst, err := s.spec.Runtime.Start(ctx, rt.Spec{Version: sl.version, ReleaseID: sl.rel})
+	if err != nil {
+		return nil, fmt.Errorf("start: %w", err)
+	}
+	if err := health.WaitHealthy(ctx, inst.Addr(), s.spec.Health, inst.Done(), nil); err != nil {
+		derr := e.diagnose(inst, "health", err)
+		e.removeInstance(context.Background(), inst, sl.rel)
+		return nil, derr
+	}
+	e.event(sl.rel, "supervise", release.LevelInfo, fmt.Sprintf("%s healthy again at %s", sl.version, inst.Addr()), time.Since(step))
+	return inst, nil
+}
+
+// replaceLive swaps the restarted instance in for the dead one, if the dead
+// one is still what the service considers live. It returns the new slot.
+func (e *Engine) replaceLive(s *service, dead *slot, inst rt.Instance) *slot {
+	t, err := s.route.NewTarget(dead.version, inst.Addr())
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	if s.live != dead {
+		s.mu.Unlock()
+		_ = t.Drain(context.Background()) // never served; let the proxy forget it
+		return nil
+	}
+	s.route.Switch(t)
+	sl := newSlot(dead.rel, dead.version, inst, t)
+	s.live = sl
+	s.mu.Unlock()
+	e.drainAsync(s, dead) // its target: nothing can be in flight on a dead instance for long
+	e.record(dead.rel, func(r *release.Release) { r.InstanceID, r.Addr = inst.ID(), inst.Addr() })
+	return sl
+}
