@@ -23,25 +23,15 @@ import (
 	"github.com/hotswap/hotswap/internal/config"
 	"github.com/hotswap/hotswap/internal/daemon"
 	"github.com/hotswap/hotswap/internal/release"
+
+	"github.com/hotswap/hotswap/internal/sampleapp/sampletest"
 )
 
 // sampleBin is the sample app, built once for every test in this package.
 var sampleBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "hotswap-gha-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	sampleBin = filepath.Join(dir, "sampleapp")
-	if out, err := exec.Command("go", "build", "-o", sampleBin, "github.com/hotswap/hotswap/cmd/sampleapp").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build sample app: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	sampletest.Main(m, func(bins ...string) { sampleBin = bins[0] }, sampletest.SampleApp)
 }
 
 // The secrets the daemon is configured with; the tests assert neither ever

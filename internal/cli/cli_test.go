@@ -5,29 +5,18 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hotswap/hotswap/internal/sampleapp/sampletest"
 )
 
 var sampleBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "hotswap-cli-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	sampleBin = filepath.Join(dir, "sampleapp")
-	if out, err := exec.Command("go", "build", "-o", sampleBin, "github.com/hotswap/hotswap/cmd/sampleapp").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build sample app: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	sampletest.Main(m, func(bins ...string) { sampleBin = bins[0] }, sampletest.SampleApp)
 }
 
 // run executes the CLI in-process and returns its exit code and output.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/hotswap/hotswap/internal/api"
 	"github.com/hotswap/hotswap/internal/config"
+
+	"github.com/hotswap/hotswap/internal/sampleapp/sampletest"
 )
 
 // sampleBin is the sample app and hotswapBin the hotswap binary, built once
@@ -21,25 +22,7 @@ import (
 var sampleBin, hotswapBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "hotswap-daemon-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	sampleBin = filepath.Join(dir, "sampleapp")
-	out, err := exec.Command("go", "build", "-o", sampleBin, "github.com/hotswap/hotswap/cmd/sampleapp").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build sample app: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	hotswapBin = filepath.Join(dir, "hotswap")
-	if out, err := exec.Command("go", "build", "-o", hotswapBin, "github.com/hotswap/hotswap/cmd/hotswap").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build hotswap: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	sampletest.Main(m, func(bins ...string) { sampleBin, hotswapBin = bins[0], bins[1] }, sampletest.SampleApp, sampletest.Hotswap)
 }
 
 // webService is the default test service: the sample app as a local process,

@@ -134,28 +134,30 @@ func (c *counter) saw(o Options, version string, sent time.Time) {
 	}
 }
 
-func (c *counter) newRequest(ctx context.Context, o Options, path string) (*http.Request, error) {
+// send GETs path with the service's Host header. A transport error is
+// counted as a failure unless the run itself is ending; resp is nil then.
+func (c *counter) send(ctx context.Context, hc *http.Client, o Options, path string) (*http.Response, time.Time) {
+	sent := time.Now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.URL+path, nil)
 	if err != nil {
-		return nil, err
+		c.fail("build request: %v", err)
+		return nil, sent
 	}
 	req.Host = o.Host
-	return req, nil
-}
-
-func (c *counter) one(ctx context.Context, hc *http.Client, o Options, path string) {
-	req, err := c.newRequest(ctx, o, path)
-	if err != nil {
-		c.fail("build request: %v", err)
-		return
-	}
-	sent := time.Now()
 	resp, err := hc.Do(req)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.requests.Add(1)
 			c.fail("GET %s: %v", path, err)
 		}
+		return nil, sent
+	}
+	return resp, sent
+}
+
+func (c *counter) one(ctx context.Context, hc *http.Client, o Options, path string) {
+	resp, sent := c.send(ctx, hc, o, path)
+	if resp == nil {
 		return
 	}
 	body, err := io.ReadAll(resp.Body)
@@ -181,18 +183,8 @@ func (c *counter) one(ctx context.Context, hc *http.Client, o Options, path stri
 // events; a connection cut before the server's last event is a failure.
 func (c *counter) stream(ctx context.Context, hc *http.Client, o Options) {
 	const n = 100
-	req, err := c.newRequest(ctx, o, fmt.Sprintf("/stream?n=%d&ms=50", n))
-	if err != nil {
-		c.fail("build request: %v", err)
-		return
-	}
-	sent := time.Now()
-	resp, err := hc.Do(req)
-	if err != nil {
-		if ctx.Err() == nil {
-			c.requests.Add(1)
-			c.fail("stream: %v", err)
-		}
+	resp, sent := c.send(ctx, hc, o, fmt.Sprintf("/stream?n=%d&ms=50", n))
+	if resp == nil {
 		return
 	}
 	defer resp.Body.Close()
