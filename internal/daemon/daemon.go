@@ -114,9 +114,9 @@ func (d *Daemon) Start(ctx context.Context) error {
 		// start because one app cannot would take every app down with it.
 		d.log.Error("recovery incomplete", "err", err)
 	}
-	pln, err := net.Listen("tcp", d.cfg.Proxy.Listen)
+	pln, err := listenProxy(d.cfg.Proxy.Listen)
 	if err != nil {
-		return fmt.Errorf("proxy listen %s: %w", d.cfg.Proxy.Listen, err)
+		return err
 	}
 	d.serve(pln, d.proxy, d.cfg.Proxy.ReadHeaderTimeout, d.cfg.Proxy.IdleTimeout)
 	d.mu.Lock()
