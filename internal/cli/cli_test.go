@@ -57,7 +57,7 @@ func startServe(t *testing.T, cfg string) {
 	done := make(chan int, 1)
 	go func() {
 		var out bytes.Buffer
-		done <- Main(ctx, []string{"serve", "-c", cfg, "--log-level", "error"}, &out, &out)
+		done <- Main(ctx, []string{"serve", "-c", cfg, "--log-level", "error", "--stop-apps-on-exit"}, &out, &out)
 	}()
 	t.Cleanup(func() {
 		cancel()
