@@ -204,3 +204,34 @@ func TestSlowNotificationDoesNotDelayDeploys(t *testing.T) {
 		t.Errorf("working receiver got %v (%d events), want 3 started, 2 succeeded, 1 failed", kinds, len(got))
 	}
 }
+
+// TestCanaryAbort: abort during a canary step sends every request back to
+// the live version at once and removes the canary.
+func TestCanaryAbort(t *testing.T) {
+	dir := t.TempDir()
+	d, c := daemonClient(t, servicesConfig(t, dir, fmt.Sprintf(canaryService, sampleBin, "1m", "1m"), ""))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	mustDeploy(ctx, t, c, "shop", "v1", "live")
+	acc, err := c.Deploy(ctx, "shop", api.DeployRequest{Version: "v2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(ctx, t, c, acc.Release.ID, "canary", "step 1/2")
+	if share := canaryShare(t, d, "v2", 2000); share < 5 {
+		t.Fatalf("canary share %.1f%% before the abort: the step is not running", share)
+	}
+	if _, err := c.Abort(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	rel, err := c.Follow(ctx, acc.Release.ID, nil)
+	if err != nil || rel.State != "aborted" {
+		t.Fatalf("after abort: %s (%v), want aborted", rel.State, err)
+	}
+	if share := canaryShare(t, d, "v2", 2000); share != 0 {
+		t.Errorf("after abort v2 still gets %.1f%% of requests", share)
+	}
+	if st, _ := c.Status(ctx, "shop"); st[0].Live.Version != "v1" || st[0].Active != nil {
+		t.Errorf("after abort: %+v, want v1 live and nothing running", st[0])
+	}
+}

@@ -65,7 +65,7 @@ func (i *instance) finish(e hsruntime.Exit) {
 	i.exit, i.exited = e, true
 	i.mu.Unlock()
 	close(i.done)
-	i.rt.log.Info("instance exited", "service", i.ident.Service, "version", i.ident.Version,
+	i.rt.log.Info("instance exited", "version", i.ident.Version,
 		"pid", i.ident.Pid, "exit", e.String())
 }
 
@@ -141,7 +141,7 @@ func (i *instance) Stop(ctx context.Context) error {
 		return fmt.Errorf("stop %s: killed: %w", i, err)
 	}
 	i.rt.log.Warn("instance still running after stop grace; killing its process group",
-		"service", i.ident.Service, "version", i.ident.Version, "pid", i.ident.Pid,
+		"version", i.ident.Version, "pid", i.ident.Pid,
 		"grace", i.rt.cfg.StopGrace)
 	if err := i.signal(syscall.SIGKILL); err != nil {
 		return fmt.Errorf("stop %s: %w", i, err)
