@@ -60,7 +60,7 @@ func (e *Engine) command(name string, c command) (int64, error) {
 	case d.control <- c:
 	default:
 	}
-	if c == cmdAbort && d.cancel != nil {
+	if c == cmdAbort {
 		d.cancel()
 	}
 	return d.rel, nil

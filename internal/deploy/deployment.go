@@ -14,8 +14,8 @@ import (
 )
 
 // deployment is one deploy or rollback in flight. Its fields are set before
-// its goroutine starts and read-only after, except previous (set under
-// service.mu before start) and the control channel.
+// its goroutine starts (previous, ctx and cancel by startLocked, under
+// service.mu) and read-only after; commands arrive on the control channel.
 type deployment struct {
 	rel      int64
 	kind     release.Kind
@@ -24,6 +24,7 @@ type deployment struct {
 	req      Request
 	started  time.Time
 	control  chan command // promote / abort, buffered
+	ctx      context.Context
 	approved bool         // a promote during the last canary step; only the deployment's goroutine touches it
 	cancel   context.CancelFunc
 }
@@ -74,9 +75,8 @@ func (f *failure) Unwrap() error { return f.err }
 // run drives one deployment from queued to a terminal state.
 func (e *Engine) run(s *service, d *deployment) {
 	defer e.finish(s, d)
-	ctx, cancel := context.WithCancel(e.ctx)
-	d.cancel = cancel
-	defer cancel()
+	ctx := d.ctx
+	defer d.cancel()
 
 	if err := e.store.UpdateRelease(ctx, d.rel, func(r *release.Release) error {
 		r.State = release.Deploying

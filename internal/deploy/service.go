@@ -190,6 +190,7 @@ func (e *Engine) rollbackTarget(ctx context.Context, s *service, v string) (stri
 
 // startLocked launches d as the active deployment. Called with s.mu held.
 func (e *Engine) startLocked(s *service, d *deployment) {
+	d.ctx, d.cancel = context.WithCancel(e.ctx)
 	s.active = d
 	e.goOwned(func() { e.run(s, d) })
 }
