@@ -161,6 +161,13 @@ func (c *Client) Releases(ctx context.Context, service string, limit int) ([]Rel
 	return out, c.do(ctx, http.MethodGet, "/v1/services/"+url.PathEscape(service)+"/releases?limit="+strconv.Itoa(limit), nil, &out)
 }
 
+// Logs returns an instance's last output lines ("" version = the live one).
+func (c *Client) Logs(ctx context.Context, service, version string, lines int) (Logs, error) {
+	var out Logs
+	return out, c.do(ctx, http.MethodGet, "/v1/services/"+url.PathEscape(service)+"/logs?version="+url.QueryEscape(version)+
+		"&lines="+strconv.Itoa(lines), nil, &out)
+}
+
 // Release returns one release with its steps.
 func (c *Client) Release(ctx context.Context, id int64) (ReleaseDetail, error) {
 	var out ReleaseDetail

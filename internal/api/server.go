@@ -13,6 +13,7 @@
 //	POST /v1/services/{service}/abort           stop the running deploy
 //	POST /v1/services/{service}/prune           remove images beyond retention
 //	GET  /v1/services/{service}/releases[?limit=N]
+//	GET  /v1/services/{service}/logs[?version=V&lines=N]  an instance's last output lines
 //	GET  /v1/releases/{id}   (alias /v1/deploys/{id})   a release and its steps
 //	GET  /v1/releases/{id}/events?after=N&follow=1      NDJSON stream of steps, then the settled release
 //	GET  /v1/audit[?service=S&limit=N]
@@ -131,6 +132,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("POST /v1/services/{service}/abort", s.abort)
 	mux.HandleFunc("POST /v1/services/{service}/prune", s.prune)
 	mux.HandleFunc("GET /v1/services/{service}/releases", s.releases)
+	mux.HandleFunc("GET /v1/services/{service}/logs", s.logs)
 	mux.HandleFunc("GET /v1/releases/{id}", s.releaseDetail)
 	mux.HandleFunc("GET /v1/deploys/{id}", s.releaseDetail)
 	mux.HandleFunc("GET /v1/releases/{id}/events", s.events)
@@ -270,6 +272,23 @@ func (s *Server) releases(w http.ResponseWriter, r *http.Request) {
 		out[i] = toRelease(&rels[i])
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// Logs is the answer of GET /v1/services/{service}/logs.
+type Logs struct {
+	Service string   `json:"service"`
+	Version string   `json:"version"`
+	Lines   []string `json:"lines"`
+}
+
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	svc := r.PathValue("service")
+	ver, lines, err := s.engine.Logs(r.Context(), svc, r.URL.Query().Get("version"), queryInt(r, "lines", 100))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, Logs{Service: svc, Version: ver, Lines: lines})
 }
 
 func (s *Server) releaseDetail(w http.ResponseWriter, r *http.Request) {

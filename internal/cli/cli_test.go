@@ -151,6 +151,18 @@ func TestCLIExitCodesAndOutput(t *testing.T) {
 	if code, out := run(t, "-c", cfg, "status"); code != ExitOK || !strings.Contains(out, "live   v1") {
 		t.Errorf("status: %d\n%s", code, out)
 	}
+	if code, out := run(t, "-c", cfg, "logs", "web"); code != ExitOK || !strings.Contains(out, "sampleapp v1 listening on") {
+		t.Errorf("logs of the live version: %d\n%s", code, out)
+	}
+	if code, out := run(t, "-c", cfg, "logs", "web", "v1", "-n", "2"); code != ExitOK || strings.Count(out, "\n") != 2 {
+		t.Errorf("two lines of v1: %d\n%s", code, out)
+	}
+	if code, out := run(t, "-c", cfg, "logs", "web", "v2"); code != ExitNotFound || !strings.Contains(out, "is gone") {
+		t.Errorf("logs of the rolled-back, stopped v2: %d\n%s", code, out)
+	}
+	if code, out := run(t, "-c", cfg, "logs", "web", "v99"); code != ExitNotFound {
+		t.Errorf("logs of a version never deployed: %d\n%s", code, out)
+	}
 	if code, out := run(t, "-c", cfg, "audit"); code != ExitOK || !strings.Contains(out, "rejected") {
 		t.Errorf("audit shows no rejected command: %d\n%s", code, out)
 	}

@@ -71,7 +71,7 @@ func newRoot(g *globals) *cobra.Command {
 	root.AddCommand(
 		newServeCmd(g), newDeployCmd(g), newRollbackCmd(g), newReleasesCmd(g), newStatusCmd(g),
 		newWaitCmd(g), newPromoteCmd(g), newAbortCmd(g), newPruneCmd(g), newConfigCmd(g),
-		newAuditCmd(g), newDemoCmd(g), newSampleAppCmd(),
+		newAuditCmd(g), newLogsCmd(g), newDemoCmd(g), newSampleAppCmd(),
 	)
 	return root
 }

@@ -188,6 +188,10 @@ func TestDockerDeploysUnderLoad(t *testing.T) {
 			t.Errorf("%d responses from %s", res.Versions[v], v)
 		}
 	}
+	// v1's container was stopped and kept: its output is still there.
+	if l, err := c.Logs(ctx, svc, "v1", 20); err != nil || !strings.Contains(strings.Join(l.Lines, "\n"), "sampleapp v1 listening") {
+		t.Errorf("logs of the stopped v1 container: %+v %v", l, err)
+	}
 }
 
 // TestDockerCrashRecovery kills a real daemon process (SIGKILL) in the middle

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/hotswap/hotswap/internal/health"
 	"github.com/hotswap/hotswap/internal/proxy"
 	"github.com/hotswap/hotswap/internal/release"
+	rt "github.com/hotswap/hotswap/internal/runtime"
 )
 
 // Settled reports whether a release has reached a state no deployment will
@@ -163,4 +165,55 @@ func (e *Engine) Running(id int64) bool {
 		}
 	}
 	return false
+}
+
+// MaxLogLines bounds one Logs call.
+const MaxLogLines = 10000
+
+// Logs returns up to n of the most recent output lines of a version's
+// instance: the live one by default, else the named version's — running
+// (live or warm) or a kept, stopped one whose output the runtime still has.
+func (e *Engine) Logs(ctx context.Context, name, version string, n int) (string, []string, error) {
+	s, err := e.service(name)
+	if err != nil {
+		return "", nil, err
+	}
+	if n <= 0 || n > MaxLogLines {
+		n = 100
+	}
+	s.mu.Lock()
+	var inst rt.Instance
+	for _, sl := range []*slot{s.live, s.warm} {
+		if sl != nil && (version == "" || sl.version == version) {
+			inst, version = sl.inst, sl.version
+			break
+		}
+	}
+	s.mu.Unlock()
+	if inst == nil {
+		if version == "" {
+			return "", nil, fmt.Errorf("%w: %s has no live version", release.ErrNotFound, name)
+		}
+		if err := s.spec.Versions.Validate(version); err != nil {
+			return "", nil, err
+		}
+		r, err := e.store.FindVersion(ctx, name, version)
+		if err != nil {
+			return "", nil, fmt.Errorf("%s %s: %w", name, version, err)
+		}
+		if r.InstanceID == "" {
+			return "", nil, fmt.Errorf("%w: no instance of %s %s is kept", release.ErrNotFound, name, version)
+		}
+		if inst, err = s.spec.Runtime.Adopt(ctx, r.InstanceID); errors.Is(err, rt.ErrNotFound) {
+			return "", nil, fmt.Errorf("%w: the instance of %s %s is gone (a stopped process's output is only in its log file under the state directory)",
+				release.ErrNotFound, name, version)
+		} else if err != nil {
+			return "", nil, fmt.Errorf("%s %s: %w", name, version, err)
+		}
+	}
+	lines, err := inst.Logs(ctx, n)
+	if err != nil {
+		return version, nil, fmt.Errorf("logs of %s %s: %w", name, version, err)
+	}
+	return version, lines, nil
 }
