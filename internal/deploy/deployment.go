@@ -25,7 +25,7 @@ type deployment struct {
 	started  time.Time
 	control  chan command // promote / abort, buffered
 	ctx      context.Context
-	approved bool         // a promote during the last canary step; only the deployment's goroutine touches it
+	approved bool // a promote during the last canary step; only the deployment's goroutine touches it
 	cancel   context.CancelFunc
 }
 
