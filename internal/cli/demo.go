@@ -133,11 +133,9 @@ func runDemo(ctx context.Context, w io.Writer, o demoOptions) error {
 
 	loadCtx, stopLoad := context.WithTimeout(ctx, 2*time.Minute)
 	defer stopLoad()
-	loadDone := make(chan loadgen.Result, 1)
-	go func() {
-		loadDone <- loadgen.Run(loadCtx, loadgen.Options{URL: "http://" + d.ProxyAddr(), Host: "shop.localhost",
-			Workers: o.workers, SlowWorkers: 4, SlowMS: 1500, Streams: 1, MaxRequests: 2_000_000})
-	}()
+	load := loadgen.Start(loadCtx, loadgen.Options{URL: "http://" + d.ProxyAddr(), Host: "shop.localhost",
+		Workers: o.workers, SlowWorkers: 4, SlowMS: 1500, Streams: 1, MaxRequests: 2_000_000})
+	defer load.Stop()
 	fmt.Fprintf(w, "── load started: %d workers, 4 slow-request workers (1.5 s each), 1 streaming connection\n\n", o.workers)
 
 	step("deploy v2 under load", deploy("v2"))
@@ -145,8 +143,7 @@ func runDemo(ctx context.Context, w io.Writer, o demoOptions) error {
 	step("rollback to v1 (still warm: traffic flips back)", func() (api.Accepted, error) {
 		return c.Rollback(ctx, "shop", api.RollbackRequest{Version: "v1", Note: "demo rollback"})
 	})
-	stopLoad()
-	res := <-loadDone
+	res := load.Stop()
 
 	fmt.Fprintln(w, "── summary")
 	for _, r := range results {

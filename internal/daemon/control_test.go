@@ -57,9 +57,7 @@ func TestPreviewHoldPromoteAbort(t *testing.T) {
 	if _, err := c.Promote(ctx, "web"); err != nil {
 		t.Fatal(err)
 	}
-	if rel, err := c.Follow(ctx, acc.Release.ID, nil); err != nil || rel.State != "live" {
-		t.Fatalf("promoted: %s (%v)", rel.State, err)
-	}
+	settle(ctx, t, c, acc.Release.ID, "live")
 	if v := getWith(t, d, "web.test", "", ""); v != "v2" {
 		t.Fatalf("after promote: %s", v)
 	}
@@ -75,10 +73,7 @@ func TestPreviewHoldPromoteAbort(t *testing.T) {
 	if _, err := c.Abort(ctx, "web"); err != nil {
 		t.Fatal(err)
 	}
-	rel, err := c.Follow(ctx, acc.Release.ID, nil)
-	if err != nil || rel.State != "aborted" {
-		t.Fatalf("aborted: %s (%v)", rel.State, err)
-	}
+	settle(ctx, t, c, acc.Release.ID, "aborted")
 	if v := getWith(t, d, "web.test", "X-Hotswap-Preview", "1"); v != "v2" {
 		t.Fatalf("after abort a preview request reached %s, want the live v2", v)
 	}
@@ -105,9 +100,7 @@ func TestCanaryApprovalGate(t *testing.T) {
 	if _, err := c.Promote(ctx, "shop"); err != nil {
 		t.Fatal(err)
 	}
-	if rel, err := c.Follow(ctx, acc.Release.ID, nil); err != nil || rel.State != "live" {
-		t.Fatalf("approved: %s (%v)", rel.State, err)
-	}
+	settle(ctx, t, c, acc.Release.ID, "live")
 	if v := getWith(t, d, "shop.test", "", ""); v != "v2" {
 		t.Errorf("after approval: %s", v)
 	}
@@ -140,9 +133,7 @@ func TestQueueSupersedes(t *testing.T) {
 	if err != nil || r3.State != "superseded" || !strings.Contains(r3.Error, "v4") {
 		t.Errorf("older queued deploy: %s %q (%v), want superseded by v4", r3.State, r3.Error, err)
 	}
-	if r4, err := c.Follow(ctx, q4.Release.ID, nil); err != nil || r4.State != "live" {
-		t.Fatalf("newest queued deploy: %s (%v), want live", r4.State, err)
-	}
+	settle(ctx, t, c, q4.Release.ID, "live")
 	if v := getWith(t, d, "web.test", "", ""); v != "v4" {
 		t.Errorf("live: %s", v)
 	}
@@ -224,10 +215,7 @@ func TestCanaryAbort(t *testing.T) {
 	if _, err := c.Abort(ctx, "shop"); err != nil {
 		t.Fatal(err)
 	}
-	rel, err := c.Follow(ctx, acc.Release.ID, nil)
-	if err != nil || rel.State != "aborted" {
-		t.Fatalf("after abort: %s (%v), want aborted", rel.State, err)
-	}
+	settle(ctx, t, c, acc.Release.ID, "aborted")
 	if share := canaryShare(t, d, "v2", 2000); share != 0 {
 		t.Errorf("after abort v2 still gets %.1f%% of requests", share)
 	}

@@ -119,13 +119,9 @@ func TestDockerDeploysUnderLoad(t *testing.T) {
 		t.Errorf("release records image %q digest %q, want the ref and its digest", first.ImageRef, first.ImageDigest)
 	}
 
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	defer stopLoad()
-	results := make(chan loadgen.Result, 1)
-	go func() {
-		results <- loadgen.Run(loadCtx, loadgen.Options{URL: "http://" + d.ProxyAddr(), Host: svc + ".test",
-			Workers: 32, SlowWorkers: 4, SlowMS: 1500, Streams: 1, MaxRequests: 5_000_000, Check: tl.observe})
-	}()
+	load := loadgen.Start(ctx, loadgen.Options{URL: "http://" + d.ProxyAddr(), Host: svc + ".test",
+		Workers: 32, SlowWorkers: 4, SlowMS: 1500, Streams: 1, MaxRequests: 5_000_000, Check: tl.observe})
+	defer load.Stop()
 	waitForTraffic(t, d, svc)
 
 	steps := []struct {
@@ -143,20 +139,7 @@ func TestDockerDeploysUnderLoad(t *testing.T) {
 	for _, s := range steps {
 		before := f.containers(t)
 		t0 := time.Now()
-		var acc api.Accepted
-		var err error
-		if s.kind == "deploy" {
-			acc, err = c.Deploy(ctx, svc, api.DeployRequest{Version: s.version})
-		} else {
-			acc, err = c.Rollback(ctx, svc, api.RollbackRequest{Version: s.version})
-		}
-		if err != nil {
-			t.Fatalf("%s %s: %v", s.kind, s.version, err)
-		}
-		rel, err := c.Follow(ctx, acc.Release.ID, nil)
-		if err != nil || rel.State != s.want {
-			t.Fatalf("%s %s: %s (%v), want %s; %s", s.kind, s.version, rel.State, err, s.want, rel.Error)
-		}
+		rel, _ := act(ctx, t, c, svc, s.kind, s.version, s.want)
 		if s.want == "live" {
 			tl.switched(rel.Version, t0, time.Now(), drain)
 		}
@@ -174,8 +157,7 @@ func TestDockerDeploysUnderLoad(t *testing.T) {
 			t.Fatalf("after %s %s: live %+v, want %s", s.kind, s.version, st[0].Live, s.live)
 		}
 	}
-	stopLoad()
-	res := <-results
+	res := load.Stop()
 	t.Logf("load: %s", res)
 	if res.Failed != 0 {
 		t.Errorf("%d failed requests: %s", res.Failed, strings.Join(res.Failures, "\n"))

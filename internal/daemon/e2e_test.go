@@ -65,14 +65,12 @@ func TestZeroDowntimeUnderLoad(t *testing.T) {
 
 	loadCtx, stopLoad := context.WithTimeout(ctx, 4*time.Minute)
 	defer stopLoad()
-	results := make(chan loadgen.Result, 1)
-	go func() {
-		results <- loadgen.Run(loadCtx, loadgen.Options{
-			URL: "http://" + d.ProxyAddr(), Host: "web.test",
-			Workers: 32, SlowWorkers: 6, SlowMS: 1500, Streams: 1, MaxRequests: 5_000_000,
-			Check: tl.observe,
-		})
-	}()
+	load := loadgen.Start(loadCtx, loadgen.Options{
+		URL: "http://" + d.ProxyAddr(), Host: "web.test",
+		Workers: 32, SlowWorkers: 6, SlowMS: 1500, Streams: 1, MaxRequests: 5_000_000,
+		Check: tl.observe,
+	})
+	defer load.Stop()
 	waitForTraffic(t, d, "web")
 
 	for i, a := range scenario {
@@ -86,8 +84,7 @@ func TestZeroDowntimeUnderLoad(t *testing.T) {
 			t.Fatalf("step %d (%s %s): live = %+v, err %v; want %s", i+1, a.kind, a.version, st, err, a.live)
 		}
 	}
-	stopLoad()
-	res := <-results
+	res := load.Stop()
 	t.Logf("load: %s", res)
 	if res.Failed != 0 {
 		t.Errorf("%d requests failed; first failures:\n%s", res.Failed, strings.Join(res.Failures, "\n"))
@@ -130,12 +127,19 @@ func act(ctx context.Context, t testing.TB, c *api.Client, svc, kind, version, w
 	if err != nil {
 		t.Fatalf("%s %s %s: %v", kind, svc, version, err)
 	}
-	rel, err := c.Follow(ctx, acc.Release.ID, nil)
-	took := time.Since(t0)
+	rel := settle(ctx, t, c, acc.Release.ID, want)
+	return rel, time.Since(t0)
+}
+
+// settle follows release id to its end and fails the test unless it ended
+// in state want.
+func settle(ctx context.Context, t testing.TB, c *api.Client, id int64, want string) api.Release {
+	t.Helper()
+	rel, err := c.Follow(ctx, id, nil)
 	if err != nil || rel.State != want {
-		t.Fatalf("%s %s %s: %s (%v), want %s; %s", kind, svc, version, rel.State, err, want, rel.Error)
+		t.Fatalf("release %d (%s %s %s): %s (%v), want %s; %s", id, rel.Kind, rel.Service, rel.Version, rel.State, err, want, rel.Error)
 	}
-	return rel, took
+	return rel
 }
 
 // do runs one scenario action on the web service and checks which version

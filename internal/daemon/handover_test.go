@@ -61,13 +61,9 @@ func TestDaemonRestartKeepsPort(t *testing.T) {
 	waitSocket(ctx, t, c)
 	mustDeploy(ctx, t, c, "web", "v1", "live")
 
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	defer stopLoad()
-	results := make(chan loadgen.Result, 1)
-	go func() {
-		results <- loadgen.Run(loadCtx, loadgen.Options{URL: "http://" + ln.Addr().String(), Host: "web.test",
-			Workers: 16, SlowWorkers: 2, SlowMS: 1000, Streams: 1, MaxRequests: 2_000_000})
-	}()
+	load := loadgen.Start(ctx, loadgen.Options{URL: "http://" + ln.Addr().String(), Host: "web.test",
+		Workers: 16, SlowWorkers: 2, SlowMS: 1000, Streams: 1, MaxRequests: 2_000_000})
+	defer load.Stop()
 	served := func() uint64 {
 		st, err := c.Status(ctx, "web")
 		if err != nil || st[0].Live == nil {
@@ -92,8 +88,7 @@ func TestDaemonRestartKeepsPort(t *testing.T) {
 	}()
 	waitSocket(ctx, t, c)
 	waitFor(ctx, t, "traffic through the second daemon", func() bool { return served() > 500 })
-	stopLoad()
-	res := <-results
+	res := load.Stop()
 	t.Logf("load across the daemon restart: %s", res)
 	if res.Failed != 0 {
 		t.Errorf("%d requests failed across the restart:\n%s", res.Failed, strings.Join(res.Failures, "\n"))

@@ -44,15 +44,10 @@ func TestCanaryAbortsOnErrors(t *testing.T) {
 	defer cancel()
 	mustDeploy(ctx, t, c, "shop", "v1", "live")
 
-	loadCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	results := make(chan loadgen.Result, 1)
-	go func() {
-		results <- loadgen.Run(loadCtx, loadgen.Options{URL: "http://" + d.ProxyAddr(), Host: "shop.test", Workers: 16, MaxRequests: 2_000_000})
-	}()
+	load := loadgen.Start(ctx, loadgen.Options{URL: "http://" + d.ProxyAddr(), Host: "shop.test", Workers: 16, MaxRequests: 2_000_000})
+	defer load.Stop()
 	rel := mustDeploy(ctx, t, c, "shop", "v2-errors", "rolled_back")
-	stop()
-	res := <-results
+	res := load.Stop()
 	t.Logf("load: %s; failures by version: %v", res, res.FailedByVersion)
 
 	if n := res.FailedByVersion["v1"] + res.FailedByVersion[""]; n != 0 {
@@ -117,10 +112,7 @@ func TestCanarySplitAndStickiness(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rel, err := c.Follow(ctx, acc.Release.ID, nil)
-	if err != nil || rel.State != "live" {
-		t.Fatalf("after the last step: %s (%v), want live", rel.State, err)
-	}
+	settle(ctx, t, c, acc.Release.ID, "live")
 	if share := canaryShare(t, d, "v2", 1000); share != 100 {
 		t.Errorf("after the canary: v2 has %.1f%% of traffic, want 100%%", share)
 	}
@@ -189,24 +181,17 @@ func TestBakeRollsBackBadBlueGreen(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	mustDeploy(ctx, t, c, "web", "v1", "live")
-	loadCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	results := make(chan loadgen.Result, 1)
-	go func() {
-		results <- loadgen.Run(loadCtx, loadgen.Options{URL: "http://" + d.ProxyAddr(), Host: "web.test", Workers: 16, MaxRequests: 2_000_000})
-	}()
+	load := loadgen.Start(ctx, loadgen.Options{URL: "http://" + d.ProxyAddr(), Host: "web.test", Workers: 16, MaxRequests: 2_000_000})
+	defer load.Stop()
 	acc, err := c.Deploy(ctx, "web", api.DeployRequest{Version: "v2-errors"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Health passes, traffic switches, the bake catches the errors: the
 	// deploy's stream ends with the release rolled back.
-	if rel, err := c.Follow(ctx, acc.Release.ID, nil); err != nil || rel.State != "rolled_back" {
-		t.Fatalf("deploy: %s (%v), want rolled_back", rel.State, err)
-	}
+	settle(ctx, t, c, acc.Release.ID, "rolled_back")
 	ev := waitEvent(ctx, t, c, acc.Release.ID, "rollback", "automatic rollback")
-	stop()
-	res := <-results
+	res := load.Stop()
 	t.Logf("load: %s; failures by version: %v", res, res.FailedByVersion)
 	t.Logf("first failing analysis -> 100%% on v1: %.3fms (%s)", ev.DurationMS, ev.Message)
 	if n := res.FailedByVersion["v1"] + res.FailedByVersion[""]; n != 0 {

@@ -168,10 +168,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 			}
 		})
 	}
-	rel, err := c.Follow(ctx, slow.Release.ID, nil)
-	if err != nil || rel.State != "failed" {
-		t.Fatalf("unhealthy deploy ended %s (%v), want failed", rel.State, err)
-	}
+	rel := settle(ctx, t, c, slow.Release.ID, "failed")
 	if !strings.Contains(rel.Error, "health") || !strings.Contains(rel.Error, "output lines") {
 		t.Errorf("failure does not say why with the instance's output:\n%s", rel.Error)
 	}

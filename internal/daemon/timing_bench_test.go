@@ -114,42 +114,13 @@ func benchDeploys(b *testing.B, c *api.Client, svc string, dk *dockerFixture, re
 func BenchmarkTimingDockerWarmRollback(b *testing.B) {
 	dk := newDockerFixture(b, "v1", "v2")
 	_, c := daemonClient(b, servicesConfig(b, b.TempDir(), dk.services("2m", ""), ""))
-	benchWarmRollback(b, c, dk.service, dk)
+	benchRollback(b, c, dk.service, dk, false)
 }
 
 // BenchmarkTimingProcessWarmRollback: the same with local processes.
 func BenchmarkTimingProcessWarmRollback(b *testing.B) {
 	_, c := daemonClient(b, servicesConfig(b, b.TempDir(), timingProcessService(b, "1m"), ""))
-	benchWarmRollback(b, c, "web", nil)
-}
-
-// benchWarmRollback deploys v2 over v1 (untimed), then rolls back to the
-// warm v1 (timed), once per iteration.
-func benchWarmRollback(b *testing.B, c *api.Client, svc string, dk *dockerFixture) {
-	ctx, cancel := context.WithTimeout(b.Context(), timingDeadline)
-	defer cancel()
-	first, _ := act(ctx, b, c, svc, "deploy", "v1", "live")
-	dk.note(first)
-	var avg timingAverages
-	for b.Loop() {
-		b.StopTimer()
-		bad, _ := act(ctx, b, c, svc, "deploy", "v2", "live")
-		dk.note(bad)
-		b.StartTimer()
-		rel, took := act(ctx, b, c, svc, "rollback", "", "live")
-		b.StopTimer()
-		if rel.Version != "v1" {
-			b.Fatalf("rollback went to %s, want v1", rel.Version)
-		}
-		dk.check(b, rel, true) // the warm container itself serves again
-		evs := timingEvents(ctx, b, c, rel.ID)
-		avg.add("warm-rollback-ms/op", timingMS(took))
-		avg.add("engine-ms/op", timingStep(b, evs, "done", "is live").DurationMS)
-		avg.add("switch-us/op", 1000*timingStep(b, evs, "switch", "flipped back to warm").DurationMS)
-		timingWaitStopped(ctx, b, c, bad.ID)
-		b.StartTimer()
-	}
-	avg.report(b)
+	benchRollback(b, c, "web", nil, false)
 }
 
 // BenchmarkTimingDockerStoppedRollback: a rollback to a version whose
@@ -158,45 +129,62 @@ func benchWarmRollback(b *testing.B, c *api.Client, svc string, dk *dockerFixtur
 func BenchmarkTimingDockerStoppedRollback(b *testing.B) {
 	dk := newDockerFixture(b, "v1", "v2")
 	_, c := daemonClient(b, servicesConfig(b, b.TempDir(), dk.services("0s", ""), ""))
-	benchStoppedRollback(b, c, dk.service, dk)
+	benchRollback(b, c, dk.service, dk, true)
 }
 
 // BenchmarkTimingProcessStoppedRollback: the same with local processes,
 // where a stopped version means starting a new process.
 func BenchmarkTimingProcessStoppedRollback(b *testing.B) {
 	_, c := daemonClient(b, servicesConfig(b, b.TempDir(), timingProcessService(b, "0s"), ""))
-	benchStoppedRollback(b, c, "web", nil)
+	benchRollback(b, c, "web", nil, true)
 }
 
-// benchStoppedRollback deploys v2 over v1 and waits for v1 to stop
-// (untimed), then rolls back to v1 (timed), once per iteration.
-func benchStoppedRollback(b *testing.B, c *api.Client, svc string, dk *dockerFixture) {
+// benchRollback deploys v2 over v1 (untimed), then rolls back to v1
+// (timed), once per iteration. With toStopped it first waits until v1 is
+// stopped (warm_for 0s), so the rollback starts it again; otherwise v1 is
+// still warm and the rollback (without a version) flips back to it.
+func benchRollback(b *testing.B, c *api.Client, svc string, dk *dockerFixture, toStopped bool) {
 	ctx, cancel := context.WithTimeout(b.Context(), timingDeadline)
 	defer cancel()
 	live, _ := act(ctx, b, c, svc, "deploy", "v1", "live")
 	dk.note(live)
+	target := ""
+	if toStopped {
+		target = "v1"
+	}
 	var avg timingAverages
 	for b.Loop() {
 		b.StopTimer()
 		bad, _ := act(ctx, b, c, svc, "deploy", "v2", "live")
 		dk.note(bad)
-		timingWaitStopped(ctx, b, c, live.ID)
-		b.StartTimer()
-		rel, took := act(ctx, b, c, svc, "rollback", "v1", "live")
-		b.StopTimer()
-		dk.check(b, rel, true) // Docker: the stopped container, started again
-		evs := timingEvents(ctx, b, c, rel.ID)
-		for _, e := range evs {
-			if e.Step == "switch" && e.Message != "traffic switched to v1 from v2" {
-				b.Fatalf("rollback to a stopped version switched with %q", e.Message)
-			}
+		if toStopped {
+			timingWaitStopped(ctx, b, c, live.ID)
 		}
-		total := timingStep(b, evs, "done", "is live").DurationMS
-		health := timingStep(b, evs, "health", "healthy after").DurationMS
-		avg.add("stopped-rollback-ms/op", timingMS(took))
-		avg.add("overhead-ms/op", total-health)
-		avg.add("health-ms/op", health)
-		avg.add("start-ms/op", timingStep(b, evs, "start", "started, app address").DurationMS)
+		b.StartTimer()
+		rel, took := act(ctx, b, c, svc, "rollback", target, "live")
+		b.StopTimer()
+		if rel.Version != "v1" {
+			b.Fatalf("rollback went to %s, want v1", rel.Version)
+		}
+		dk.check(b, rel, true) // Docker: the warm container serves again, or the stopped one is started again
+		evs := timingEvents(ctx, b, c, rel.ID)
+		if toStopped {
+			for _, e := range evs {
+				if e.Step == "switch" && e.Message != "traffic switched to v1 from v2" {
+					b.Fatalf("rollback to a stopped version switched with %q", e.Message)
+				}
+			}
+			total := timingStep(b, evs, "done", "is live").DurationMS
+			health := timingStep(b, evs, "health", "healthy after").DurationMS
+			avg.add("stopped-rollback-ms/op", timingMS(took))
+			avg.add("overhead-ms/op", total-health)
+			avg.add("health-ms/op", health)
+			avg.add("start-ms/op", timingStep(b, evs, "start", "started, app address").DurationMS)
+		} else {
+			avg.add("warm-rollback-ms/op", timingMS(took))
+			avg.add("engine-ms/op", timingStep(b, evs, "done", "is live").DurationMS)
+			avg.add("switch-us/op", 1000*timingStep(b, evs, "switch", "flipped back to warm").DurationMS)
+		}
 		timingWaitStopped(ctx, b, c, bad.ID)
 		live = rel
 		b.StartTimer()
@@ -217,12 +205,8 @@ func BenchmarkTimingBakeRollback(b *testing.B) {
 	defer cancel()
 	act(ctx, b, c, "web", "deploy", "v1", "live")
 
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	defer stopLoad()
-	results := make(chan loadgen.Result, 1)
-	go func() {
-		results <- loadgen.Run(loadCtx, loadgen.Options{URL: "http://" + d.ProxyAddr(), Host: "web.test", Workers: 4, MaxRequests: 50_000_000})
-	}()
+	load := loadgen.Start(ctx, loadgen.Options{URL: "http://" + d.ProxyAddr(), Host: "web.test", Workers: 4, MaxRequests: 50_000_000})
+	defer load.Stop()
 	timingWaitTraffic(ctx, b, c, "web")
 
 	var avg timingAverages
@@ -249,8 +233,7 @@ func BenchmarkTimingBakeRollback(b *testing.B) {
 		timingWaitStopped(ctx, b, c, rel.ID)
 		b.StartTimer()
 	}
-	stopLoad()
-	res := <-results
+	res := load.Stop()
 	if n := res.FailedByVersion["v1"] + res.FailedByVersion[""]; n != 0 {
 		b.Errorf("%d failed requests on the stable version: %v", n, res.Failures)
 	}

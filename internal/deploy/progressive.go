@@ -229,7 +229,7 @@ func (e *Engine) autoRollback(s *service, d *deployment, v Verdict) {
 	start := time.Now()
 	s.mu.Lock()
 	w, bad := s.warm, s.live
-	if w == nil || isDone(w.inst) || bad == nil || bad.rel != d.rel {
+	if w == nil || rt.Stopped(w.inst) || bad == nil || bad.rel != d.rel {
 		s.mu.Unlock()
 		e.event(d.rel, "rollback", release.LevelError, "analysis failed but no warm version is left to roll back to: "+v.String(), 0)
 		return

@@ -90,7 +90,7 @@ func (e *Engine) recoverService(ctx context.Context, s *service) error {
 		if live != nil && !live.FinishedAt.IsZero() {
 			since = live.FinishedAt
 		}
-		running := inst != nil && !isDone(inst)
+		running := inst != nil && !rt.Stopped(inst)
 		if i == 0 && running && live != nil && time.Since(since) < sp.WarmFor {
 			keepIDs[inst.ID()] = true
 			t, err := s.route.NewTarget(w.Version, inst.Addr())
@@ -131,7 +131,7 @@ func (e *Engine) recoverService(ctx context.Context, s *service) error {
 		}
 		if retained[id] {
 			// Kept, stopped, for a fast rollback.
-			if inst, err := sp.Runtime.Adopt(ctx, id); err == nil && !isDone(inst) {
+			if inst, err := sp.Runtime.Adopt(ctx, id); err == nil && !rt.Stopped(inst) {
 				stopCtx, cancel := context.WithTimeout(ctx, stopTimeout)
 				_ = inst.Stop(stopCtx) // best effort; reported by the next retain
 				cancel()
@@ -149,7 +149,7 @@ func (e *Engine) adoptOrStart(ctx context.Context, s *service, r *release.Releas
 	sp := s.spec
 	if r.InstanceID != "" {
 		inst, err := sp.Runtime.Adopt(ctx, r.InstanceID)
-		if err == nil && !isDone(inst) {
+		if err == nil && !rt.Stopped(inst) {
 			quick := sp.Health
 			quick.HealthyThreshold = 1
 			if err := health.WaitHealthy(ctx, inst.Addr(), quick, inst.Done(), nil); err == nil {
@@ -206,13 +206,4 @@ func (e *Engine) fail(rel int64, state release.State, why string) {
 		r.FinishedAt = time.Now()
 	})
 	e.event(rel, "done", release.LevelError, why, 0)
-}
-
-func isDone(inst rt.Instance) bool {
-	select {
-	case <-inst.Done():
-		return true
-	default:
-		return false
-	}
 }

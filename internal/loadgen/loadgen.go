@@ -210,3 +210,29 @@ func (c *counter) stream(ctx context.Context, hc *http.Client, o Options) {
 	}
 	c.saw(o, resp.Header.Get("X-Version"), sent)
 }
+
+// Background is a load run in its own goroutine, owned by whoever started
+// it; Stop ends it and waits for its result.
+type Background struct {
+	cancel context.CancelFunc
+	done   chan Result
+	once   sync.Once
+	res    Result
+}
+
+// Start runs Run in the background until ctx ends or Stop is called.
+func Start(ctx context.Context, o Options) *Background {
+	ctx, cancel := context.WithCancel(ctx)
+	b := &Background{cancel: cancel, done: make(chan Result, 1)}
+	go func() { b.done <- Run(ctx, o) }()
+	return b
+}
+
+// Stop ends the run and returns what it saw; later calls return the same.
+func (b *Background) Stop() Result {
+	b.once.Do(func() {
+		b.cancel()
+		b.res = <-b.done
+	})
+	return b.res
+}

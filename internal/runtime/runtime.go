@@ -120,3 +120,14 @@ type Runtime interface {
 	// exit is an error that says the code; ctx bounds it.
 	RunHook(ctx context.Context, version string, argv []string, out io.Writer) error
 }
+
+// Stopped reports, without waiting, whether inst has stopped: the check the
+// engine makes before relying on an adopted or warm instance.
+func Stopped(inst Instance) bool {
+	select {
+	case <-inst.Done():
+		return true
+	default:
+		return false
+	}
+}

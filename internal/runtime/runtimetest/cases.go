@@ -19,7 +19,7 @@ import (
 func testStartServes(t *testing.T, s *suite) {
 	inst := s.start(t, "v1")
 	s.waitServes(t, inst)
-	if isClosed(inst.Done()) {
+	if runtime.Stopped(inst) {
 		t.Fatal("Done closed while the instance serves")
 	}
 	if e, ok := inst.Exit(); ok {
@@ -60,7 +60,7 @@ func testStop(t *testing.T, s *suite) {
 	if err := inst.Stop(s.ctx); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
-	if !isClosed(inst.Done()) {
+	if !runtime.Stopped(inst) {
 		t.Fatal("Stop returned but Done is not closed")
 	}
 	e, ok := inst.Exit()
@@ -75,7 +75,7 @@ func testStop(t *testing.T, s *suite) {
 		t.Errorf("second Stop: %v", err)
 	}
 	adopted, err := s.rt.Adopt(s.ctx, inst.ID())
-	if err == nil && !isClosed(adopted.Done()) {
+	if err == nil && !runtime.Stopped(adopted) {
 		t.Error("Adopt of a stopped instance returned one whose Done is open")
 	}
 	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
@@ -117,14 +117,14 @@ func testAdopt(t *testing.T, s *suite) {
 		t.Fatalf("adopted (%s, %s, %s), started (%s, %s, %s)",
 			a.ID(), a.Version(), a.Addr(), inst.ID(), inst.Version(), inst.Addr())
 	}
-	if isClosed(a.Done()) {
+	if runtime.Stopped(a) {
 		t.Fatal("adopted running instance has Done closed")
 	}
 	s.logsContain(t, a, "listening on")
 	if err := a.Stop(s.ctx); err != nil {
 		t.Fatalf("Stop through the adopted handle: %v", err)
 	}
-	if !isClosed(a.Done()) {
+	if !runtime.Stopped(a) {
 		t.Fatal("adopted Stop returned but Done is not closed")
 	}
 	if _, ok := a.Exit(); !ok {
@@ -142,7 +142,7 @@ func testAdoptGone(t *testing.T, s *suite) {
 	if err := inst.Remove(s.ctx); err != nil {
 		t.Fatalf("Remove: %v", err)
 	}
-	if !isClosed(inst.Done()) {
+	if !runtime.Stopped(inst) {
 		t.Fatal("Remove returned but Done is not closed")
 	}
 	s.waitSilent(t, inst.Addr())
@@ -229,7 +229,7 @@ func testRestartStopped(t *testing.T, s *suite) {
 	}
 	again := s.start(t, "v1")
 	s.waitServes(t, again)
-	if isClosed(again.Done()) {
+	if runtime.Stopped(again) {
 		t.Fatal("restarted instance has Done closed")
 	}
 }

@@ -294,15 +294,6 @@ func (s *suite) logsContain(t *testing.T, inst runtime.Instance, want string) {
 	}
 }
 
-func isClosed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
-}
-
 // errorsIs fails the test unless errors.Is(err, target).
 func errorsIs(t *testing.T, what string, err, target error) {
 	t.Helper()
