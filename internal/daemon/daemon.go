@@ -21,6 +21,7 @@ import (
 	"github.com/hotswap/hotswap/internal/deploy"
 	"github.com/hotswap/hotswap/internal/proxy"
 	"github.com/hotswap/hotswap/internal/release"
+	"github.com/hotswap/hotswap/internal/version"
 )
 
 // Options configures a Daemon beyond its config file.
@@ -44,6 +45,9 @@ type Daemon struct {
 	engine *deploy.Engine
 	api    *api.Server
 	closer []func() error // resources to release on Close, in reverse order
+	// versions holds each service's compiled version rule, built once by
+	// buildServices and shared with the webhook endpoints.
+	versions map[string]*version.Validator
 
 	mu      sync.Mutex // guards servers, proxyLn, sockPath, tcpLn
 	servers []*http.Server
@@ -62,7 +66,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 30 * time.Second
 	}
-	d := &Daemon{cfg: cfg, opts: opts, log: opts.Log}
+	d := &Daemon{cfg: cfg, opts: opts, log: opts.Log, versions: map[string]*version.Validator{}}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}

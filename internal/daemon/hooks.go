@@ -16,7 +16,6 @@ import (
 	"github.com/hotswap/hotswap/internal/deploy"
 	"github.com/hotswap/hotswap/internal/notify"
 	"github.com/hotswap/hotswap/internal/release"
-	"github.com/hotswap/hotswap/internal/version"
 	"github.com/hotswap/hotswap/internal/webhook"
 )
 
@@ -48,11 +47,7 @@ func (d *Daemon) webhookHandler() (http.Handler, error) {
 	for i := range d.cfg.Services {
 		sc := &d.cfg.Services[i]
 		w := d.cfg.WebhooksFor(sc)
-		vv, err := version.Compile(sc.VersionPattern)
-		if err != nil {
-			return nil, err
-		}
-		s := webhook.Service{Name: sc.Name, Versions: vv}
+		s := webhook.Service{Name: sc.Name, Versions: d.versions[sc.Name]}
 		if sc.Docker != nil {
 			s.Image = sc.Docker.Image
 		}

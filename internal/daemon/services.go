@@ -29,6 +29,7 @@ func (d *Daemon) buildServices(ctx context.Context) ([]deploy.ServiceSpec, error
 		if err != nil {
 			return nil, fmt.Errorf("service %s: %w", sc.Name, err)
 		}
+		d.versions[sc.Name] = vv
 		var r rt.Runtime
 		switch sc.Runtime {
 		case config.RuntimeProcess:
@@ -54,8 +55,8 @@ func (d *Daemon) buildServices(ctx context.Context) ([]deploy.ServiceSpec, error
 		if c, ok := r.(interface{ Close() error }); ok {
 			d.closer = append(d.closer, c.Close)
 		}
-		keep := 5
-		if sc.Docker != nil && sc.Docker.KeepImages > 0 {
+		keep := 0 // the engine's default
+		if sc.Docker != nil {
 			keep = sc.Docker.KeepImages
 		}
 		specs = append(specs, deploy.ServiceSpec{
