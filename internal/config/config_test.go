@@ -39,7 +39,7 @@ func TestFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	health := Health{Path: "/health", Interval: 500 * time.Millisecond, Timeout: 2 * time.Second, HealthyThreshold: 3, Deadline: 90 * time.Second}
+	health := Health{Path: "/health", Interval: 500 * time.Millisecond, StartInterval: 50 * time.Millisecond, StartTimeout: 20 * time.Second, Timeout: 2 * time.Second, HealthyThreshold: 3, Deadline: 90 * time.Second}
 	apiHealth := health
 	apiHealth.Path = ""
 	want := &Config{
@@ -169,7 +169,7 @@ func TestDefaults(t *testing.T) {
 		{"notify.events", c.Notify[0].Events, NotifyEvents},
 		{"process.command", c.Services[0].Process.Command, Argv{"./web", "{port}"}},
 		{"process.dir", c.Services[0].Process.Dir, "/etc/hotswap"},
-		{"health", c.Services[0].Health, Health{"/health", time.Second, 2 * time.Second, 3, 60 * time.Second}},
+		{"health", c.Services[0].Health, Health{Path: "/health", Interval: time.Second, StartInterval: 100 * time.Millisecond, Timeout: 2 * time.Second, HealthyThreshold: 3, Deadline: 60 * time.Second}},
 		{"drain_timeout", c.Services[0].DrainTimeout, 30 * time.Second},
 		{"stop_grace", c.Services[0].StopGrace, 10 * time.Second},
 		{"warm_for", c.Services[0].WarmFor, 10 * time.Minute},

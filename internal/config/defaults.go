@@ -49,6 +49,7 @@ func (s *Service) setDefaults() {
 	s.Health = Health{
 		Path:             "/health",
 		Interval:         time.Second,
+		StartInterval:    100 * time.Millisecond,
 		Timeout:          2 * time.Second,
 		HealthyThreshold: 3,
 		Deadline:         60 * time.Second,

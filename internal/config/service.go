@@ -221,9 +221,22 @@ type Health struct {
 	// only that the port accepts a TCP connection. Default "/health".
 	Path string `yaml:"path"`
 
-	// Interval (health.interval) is the time between probe starts; probes
-	// never overlap (a slow probe delays the next). Default 1s.
+	// Interval (health.interval) is the time between probe starts of a
+	// serving (live or warm) version; probes never overlap (a slow probe
+	// delays the next). Default 1s.
 	Interval time.Duration `yaml:"interval"`
+
+	// StartInterval (health.start_interval) is the time between probe
+	// starts while a new version is being judged, once its port has opened
+	// (until then the port is tried every 20ms). Short, so a deploy takes
+	// about as long as the app's own start-up. Default 100ms.
+	StartInterval time.Duration `yaml:"start_interval"`
+
+	// StartTimeout (health.start_timeout) is how long a new version has to
+	// open its port after it starts; an app that never listens fails then
+	// rather than at the deadline. Default 30s, or the deadline when that
+	// is shorter; at most the deadline.
+	StartTimeout time.Duration `yaml:"start_timeout"`
 
 	// Timeout (health.timeout) bounds one probe; a probe that takes longer
 	// fails. Default 2s.

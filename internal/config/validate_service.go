@@ -236,6 +236,13 @@ func (h *Health) validate(p *problems, path string) {
 		p.add(path+".path", `%q must start with / (or be "" for a TCP check)`, h.Path)
 	}
 	positive(p, path+".interval", h.Interval)
+	positive(p, path+".start_interval", h.StartInterval)
+	if h.StartTimeout < 0 {
+		p.add(path+".start_timeout", "%s: must not be negative", h.StartTimeout)
+	}
+	if h.Deadline > 0 && h.StartTimeout > h.Deadline {
+		p.add(path+".start_timeout", "%s is longer than deadline %s", h.StartTimeout, h.Deadline)
+	}
 	positive(p, path+".timeout", h.Timeout)
 	positive(p, path+".deadline", h.Deadline)
 	if h.HealthyThreshold < 1 {
@@ -244,8 +251,8 @@ func (h *Health) validate(p *problems, path string) {
 	if h.Deadline > 0 && h.Timeout > h.Deadline {
 		p.add(path+".timeout", "%s is longer than deadline %s", h.Timeout, h.Deadline)
 	}
-	if h.Deadline > 0 && h.HealthyThreshold > 1 && h.Interval*time.Duration(h.HealthyThreshold-1) > h.Deadline {
-		p.add(path+".deadline", "%s cannot fit %d consecutive passes %s apart", h.Deadline, h.HealthyThreshold, h.Interval)
+	if h.Deadline > 0 && h.HealthyThreshold > 1 && h.StartInterval*time.Duration(h.HealthyThreshold-1) > h.Deadline {
+		p.add(path+".deadline", "%s cannot fit %d consecutive passes %s (start_interval) apart", h.Deadline, h.HealthyThreshold, h.StartInterval)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/moby/moby/client"
 
@@ -61,8 +62,7 @@ func (d *Daemon) buildServices(ctx context.Context) ([]deploy.ServiceSpec, error
 		}
 		specs = append(specs, deploy.ServiceSpec{
 			Name: sc.Name, Hosts: sc.Hosts, PathPrefix: sc.PathPrefix, Runtime: r, Versions: vv,
-			Health: health.Check{Path: sc.Health.Path, Interval: sc.Health.Interval, Timeout: sc.Health.Timeout,
-				HealthyThreshold: sc.Health.HealthyThreshold, Deadline: sc.Health.Deadline},
+			Health:       healthCheck(sc.Health),
 			DrainTimeout: sc.DrainTimeout, WarmFor: sc.WarmFor,
 			Hooks: argvs(sc.Hooks.PreTraffic), HookTimeout: sc.Hooks.Timeout,
 			KeepReleases: keep,
@@ -133,3 +133,18 @@ func dockerClient(ctx context.Context) (*client.Client, error) {
 }
 
 func umask(m int) int { return syscall.Umask(m) }
+
+// defaultStartTimeout is health.start_timeout when the config leaves it
+// out (bounded by the deadline).
+const defaultStartTimeout = 30 * time.Second
+
+// healthCheck turns a service's health settings into the check the engine
+// runs.
+func healthCheck(h config.Health) health.Check {
+	start := h.StartTimeout
+	if start == 0 {
+		start = min(defaultStartTimeout, h.Deadline)
+	}
+	return health.Check{Path: h.Path, Interval: h.Interval, StartInterval: h.StartInterval, Timeout: h.Timeout,
+		HealthyThreshold: h.HealthyThreshold, Deadline: h.Deadline, StartTimeout: start}
+}

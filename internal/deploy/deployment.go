@@ -200,9 +200,11 @@ func (e *Engine) gate(ctx context.Context, s *service, d *deployment, inst rt.In
 	c := s.spec.Health
 	e.event(d.rel, "health", release.LevelInfo, fmt.Sprintf("waiting for %d consecutive passes of %s (deadline %s)", c.HealthyThreshold, c.Describe(), c.Deadline), 0)
 	probes := 0
+	var warned time.Time // failures are reported at most once a second
 	err := health.WaitHealthy(ctx, inst.Addr(), c, inst.Done(), func(p health.Probe) {
 		probes++
-		if !p.OK && probes%5 == 1 {
+		if !p.OK && time.Since(warned) >= time.Second {
+			warned = time.Now()
 			e.event(d.rel, "health", release.LevelWarn, "probe failed: "+p.String(), 0)
 		}
 	})

@@ -31,6 +31,16 @@ type Check struct {
 	// Interval is the time between probe starts. Probes never overlap: a
 	// probe slower than Interval delays the next one.
 	Interval time.Duration
+	// StartInterval, when set, replaces Interval in WaitHealthy once the
+	// port has opened: a new version is judged quickly, while Watch keeps
+	// the calmer Interval for a serving one. Until the port opens,
+	// WaitHealthy polls every openPoll (or StartInterval if shorter): a
+	// refused connection costs nothing, and an app that has just started
+	// listening should not wait out a whole interval.
+	StartInterval time.Duration
+	// StartTimeout, when set, bounds the wait for the port to open:
+	// an app that never listens fails then rather than at Deadline.
+	StartTimeout time.Duration
 	// Timeout bounds each probe.
 	Timeout time.Duration
 	// HealthyThreshold is how many consecutive passes make an instance
@@ -68,6 +78,9 @@ func (c Check) validate(needDeadline bool) error {
 	}
 	if needDeadline && c.Deadline <= 0 {
 		errs = append(errs, "deadline must be positive")
+	}
+	if c.StartInterval < 0 || c.StartTimeout < 0 {
+		errs = append(errs, "start interval and start timeout must not be negative")
 	}
 	if c.Path != "" && !strings.HasPrefix(c.Path, "/") {
 		errs = append(errs, fmt.Sprintf("path %q must start with /", c.Path))
@@ -133,7 +146,7 @@ func (e *DeadlineError) Error() string {
 		last = e.Last.Error()
 	}
 	if !e.Opened {
-		return fmt.Sprintf("%v: nothing accepted connections on %s within %s (%d probes; last: %s)",
+		return fmt.Sprintf("%v: nothing accepted connections on %s within %s (%d attempts; last: %s)",
 			ErrPortNeverOpened, e.Addr, e.Deadline, e.Probes, last)
 	}
 	return fmt.Sprintf("%v: %s not healthy within %s: %d of %d consecutive passes; last failure: %s (%d probes)",

@@ -7,9 +7,12 @@ import (
 )
 
 // WaitHealthy probes addr until c.HealthyThreshold consecutive probes pass
-// and returns nil. It fails with a *DeadlineError (ErrDeadline, and also
-// ErrPortNeverOpened when nothing ever accepted a connection) when
-// c.Deadline passes first, with an error wrapping ErrExited when exited is
+// and returns nil. Until something accepts a connection it polls every
+// openPoll, then every c.StartInterval (c.Interval if unset), so a version
+// is judged as soon as it listens. It fails with a *DeadlineError
+// (ErrDeadline, and also ErrPortNeverOpened when nothing ever accepted a
+// connection) when c.Deadline passes first, or c.StartTimeout with the port
+// still closed, with an error wrapping ErrExited when exited is
 // closed (the instance stopped), and with an error wrapping ctx.Err() when
 // ctx ends. A nil exited channel is never closed.
 //
@@ -31,7 +34,19 @@ func WaitHealthy(ctx context.Context, addr string, c Check, exited <-chan struct
 	var (
 		streak, probes int
 		last           error
+		limit          = c.Deadline // reported by fail
 	)
+	interval := c.Interval
+	if c.StartInterval > 0 {
+		interval = c.StartInterval
+	}
+	poll := min(openPoll, interval)
+	var startBy <-chan time.Time // fires when the port had to be open
+	if c.StartTimeout > 0 && c.StartTimeout < c.Deadline {
+		t := time.NewTimer(c.StartTimeout)
+		defer t.Stop()
+		startBy = t.C
+	}
 	fail := func() error {
 		switch {
 		case ctx.Err() != nil:
@@ -42,7 +57,7 @@ func WaitHealthy(ctx context.Context, addr string, c Check, exited <-chan struct
 			}
 			return fmt.Errorf("%w (after %d probes)", ErrExited, probes)
 		}
-		return &DeadlineError{Addr: addr, Deadline: c.Deadline, Probes: probes, Streak: streak,
+		return &DeadlineError{Addr: addr, Deadline: limit, Probes: probes, Streak: streak,
 			Needed: c.HealthyThreshold, Opened: p.opened.Load(), Last: last}
 	}
 	for {
@@ -51,6 +66,13 @@ func WaitHealthy(ctx context.Context, addr string, c Check, exited <-chan struct
 			return fail()
 		case <-exited:
 			return fail()
+		case <-startBy:
+			if !p.opened.Load() {
+				limit = c.StartTimeout
+				return fail()
+			}
+			startBy = nil
+			continue
 		case <-next.C:
 		}
 		if isClosed(exited) {
@@ -79,9 +101,16 @@ func WaitHealthy(ctx context.Context, addr string, c Check, exited <-chan struct
 		if streak >= c.HealthyThreshold {
 			return nil
 		}
-		next.Reset(max(0, c.Interval-time.Since(start)))
+		wait := interval
+		if !p.opened.Load() {
+			wait = poll
+		}
+		next.Reset(max(0, wait-time.Since(start)))
 	}
 }
+
+// openPoll is how often WaitHealthy tries a port that has not opened yet.
+const openPoll = 20 * time.Millisecond
 
 func isClosed(ch <-chan struct{}) bool {
 	select {
