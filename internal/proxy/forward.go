@@ -42,7 +42,7 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, o *serviceConfi
 	mayRetry := attempt == 0
 
 	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
-	c, err := t.pool.get(ctx, start, attempt > 0, hasBody || !replayable(r))
+	c, err := t.pool.get(ctx, start, attempt > 0)
 	if err != nil {
 		// Nothing was sent: any request may be replayed.
 		return t.fail(w, r, err, mayRetry)
@@ -87,7 +87,7 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, o *serviceConfi
 	}
 
 	h := w.Header()
-	head, err := t.readResponse(c, r, start, h)
+	head, err := t.readFinal(w, c, r, start, bodyDone != nil)
 	if err != nil {
 		c.Close()
 		// A reused connection that yields nothing but EOF was closed by
@@ -158,13 +158,34 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, o *serviceConfi
 // smallBody is the largest response body read under the header deadline.
 const smallBody = 64 << 10
 
-// readResponse reads the target's response head into the client's header
-// map within ResponseHeaderTimeout (less at most 10%) of start.
-func (t *Target) readResponse(c *upConn, r *http.Request, start time.Time, dst http.Header) (respHead, error) {
+// maxInterim bounds the 1xx responses relayed before a final one.
+const maxInterim = 16
+
+// readFinal reads the target's response heads into the client's header map
+// within ResponseHeaderTimeout (less at most 10%) of start, relaying
+// interim 1xx responses (100 Continue, 103 Early Hints; not 101, which is
+// final here) to the client as they come. HTTP/1.0 clients get none (RFC
+// 9110 §15.2), nor does a client whose body is still being read when it
+// sent Expect, as net/http may be writing its own 100 Continue then.
+func (t *Target) readFinal(w http.ResponseWriter, c *upConn, r *http.Request, start time.Time, bodyRunning bool) (respHead, error) {
 	if d := t.svc.p.opts.ResponseHeaderTimeout; d > 0 {
 		c.armHeaderDeadline(start, d) // the caller disarms it when needed
 	}
-	return readHead(c, r.Method, dst)
+	dst := w.Header()
+	relay := r.ProtoAtLeast(1, 1) && !(bodyRunning && len(r.Header["Expect"]) > 0)
+	for n := 0; ; n++ {
+		head, err := readHead(c, r.Method, dst)
+		if err != nil || head.status >= 200 || head.status == http.StatusSwitchingProtocols {
+			return head, err
+		}
+		if n == maxInterim {
+			return head, fmt.Errorf("more than %d interim responses: %w", maxInterim, errBadResponse)
+		}
+		if relay {
+			w.WriteHeader(head.status)
+		}
+		clear(dst) // the interim fields are not the final response's
+	}
 }
 
 // fail counts a failed attempt and, unless it will be retried, answers the
