@@ -57,6 +57,9 @@ func requestURI(r *http.Request, strip string) string {
 		return "*"
 	}
 	path := r.URL.EscapedPath()
+	if path == "" {
+		path = "/" // absolute-form without a path, or an opaque URI
+	}
 	if strip != "" {
 		path = strings.TrimPrefix(path, strip)
 		if !strings.HasPrefix(path, "/") {
