@@ -114,7 +114,7 @@ func FuzzWriteHead(f *testing.F) {
 		var buf bytes.Buffer
 		bw := bufio.NewWriter(&buf)
 		upgrade := upgradeType(r)
-		writeHead(bw, r, headOptions{uri: requestURI(r, strip), upgrade: upgrade,
+		writeHead(bw, r, headOptions{uri: requestURI(r, strip), length: r.ContentLength, upgrade: upgrade,
 			previewHeader: "X-Hotswap-Preview", trust: trust})
 		bw.Flush()
 		out := buf.String()

@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,7 +22,10 @@ type upConn struct {
 	reused    bool      // taken from the pool rather than freshly dialled
 	idleSince time.Time // set when put in the pool
 	armed     time.Time // read deadline in force, zero when none
-	closeOnce sync.Once
+	// clientFailed is set by the request body writer when reading the
+	// client failed, before it closes the connection.
+	clientFailed atomic.Bool
+	closeOnce    sync.Once
 
 	// Parsing buffers reused across the responses of this connection.
 	scratch []byte  // header values of the current response

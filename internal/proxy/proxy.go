@@ -69,7 +69,7 @@ type Options struct {
 	// proxy_read_timeout); negative disables it.
 	ResponseHeaderTimeout time.Duration
 	// IdleConnTimeout closes pooled keep-alive connections to a target that
-	// were unused this long. Default 90s.
+	// were unused this long, whether or not traffic continues. Default 90s.
 	IdleConnTimeout time.Duration
 	// MaxIdleConnsPerTarget caps pooled keep-alive connections per target.
 	// Default 512.
@@ -79,6 +79,26 @@ type Options struct {
 	// a load balancer you control sits in front; by default the three
 	// headers are replaced with what this proxy saw.
 	TrustForwardedHeaders bool
+	// ReadHeaderTimeout bounds how long a client may take to send its
+	// request line and headers; set on the public server by
+	// ConfigureServer. Default 10s.
+	ReadHeaderTimeout time.Duration
+	// ClientIdleTimeout closes a client's keep-alive connection idle this
+	// long between requests; set by ConfigureServer. Default 120s.
+	ClientIdleTimeout time.Duration
+	// RequestBufferSize is the largest request body read whole from the
+	// client before a target is picked and an upstream connection taken, so
+	// that clients trickling their uploads hold no backend connection.
+	// Larger bodies stream. Default 64 KiB; negative disables buffering.
+	RequestBufferSize int64
+	// ClientBodyTimeout bounds each read of a request body from the client
+	// (the wait between two pieces of it); on expiry the client gets 400
+	// and the connection is closed. Default 60s; negative disables it.
+	ClientBodyTimeout time.Duration
+	// SendTimeout bounds each write of a response body to the client (the
+	// wait for a slow or stalled reader to make room); on expiry the
+	// client's connection is closed. Default 60s; negative disables it.
+	SendTimeout time.Duration
 	// RetainDrained is how many drained targets per service stay visible to
 	// the metrics collector, so their final counts get scraped. Default 8.
 	RetainDrained int
@@ -102,6 +122,21 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxIdleConnsPerTarget <= 0 {
 		o.MaxIdleConnsPerTarget = 512
+	}
+	if o.ReadHeaderTimeout <= 0 {
+		o.ReadHeaderTimeout = 10 * time.Second
+	}
+	if o.ClientIdleTimeout <= 0 {
+		o.ClientIdleTimeout = 120 * time.Second
+	}
+	if o.RequestBufferSize == 0 {
+		o.RequestBufferSize = 64 << 10
+	}
+	if o.ClientBodyTimeout == 0 {
+		o.ClientBodyTimeout = 60 * time.Second
+	}
+	if o.SendTimeout == 0 {
+		o.SendTimeout = 60 * time.Second
 	}
 	if o.RetainDrained <= 0 {
 		o.RetainDrained = 8
@@ -235,6 +270,7 @@ func (p *Proxy) servicesSnapshot() []*Service {
 // ServeHTTP answers the health path, routes by host and prefix, and
 // forwards to the chosen service.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	send := p.armSend(w, time.Now())
 	if r.URL.Path == p.opts.HealthPath {
 		h := w.Header()
 		h["Content-Type"] = textPlain
@@ -251,7 +287,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		plainError(w, http.StatusNotFound, fmt.Sprintf("hotswap: no service is configured for host %q and path %q\n", r.Host, r.URL.Path))
 		return
 	}
-	svc.serve(w, r)
+	svc.serve(w, r, &send)
 }
 
 // Header values shared by every response we write ourselves; never mutated.

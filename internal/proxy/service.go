@@ -57,6 +57,11 @@ type Service struct {
 	canary  atomic.Pointer[canarySplit]
 	preview atomic.Pointer[Target]
 
+	// clientErrors counts requests that failed because of their client
+	// (malformed or broken-off body, body timeout, client gone before the
+	// answer): never a target's fault, so never in a target's Stats.
+	clientErrors atomic.Uint64
+
 	// mu guards targets and retired, the lists the metrics collector
 	// reads: targets created and not yet drained, and the most recently
 	// drained ones (at most Options.RetainDrained).
@@ -89,6 +94,13 @@ func (s *Service) Switch(t *Target) (previous *Target) {
 	s.own(t)
 	return s.live.Swap(t)
 }
+
+// ClientErrors is the number of requests that failed because of their
+// client: a malformed or broken-off request body, a body that did not
+// arrive within the client body timeout, or a client that went away before
+// its answer. They are answered 400 (or not at all) and kept out of every
+// version's statistics, so a hostile client cannot fail a deploy.
+func (s *Service) ClientErrors() uint64 { return s.clientErrors.Load() }
 
 // Live returns the live target, or nil.
 func (s *Service) Live() *Target { return s.live.Load() }

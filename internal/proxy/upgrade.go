@@ -33,6 +33,9 @@ func (t *Target) serveUpgrade(w http.ResponseWriter, r *http.Request, c *upConn,
 		return
 	}
 	defer t.untrack(cc)
+	// The send deadline armed for the request does not apply to the
+	// connection's new protocol, which may idle for hours.
+	cc.SetWriteDeadline(time.Time{})
 	t.stats.record(head.status, latency)
 
 	bw := brw.Writer
