@@ -32,6 +32,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,7 +40,8 @@ import (
 )
 
 // DefaultHealthPath is the reserved path that answers 200 "ok" on any host
-// while the proxy runs; point the external load balancer at it.
+// while the proxy runs: liveness. A load balancer choosing where to route
+// should use Options.ReadyPath instead.
 const DefaultHealthPath = "/_hotswap/up"
 
 // Errors SetService returns; callers branch on them with errors.Is.
@@ -57,6 +59,16 @@ type Options struct {
 	// HealthPath answers 200 "ok" on every host, independent of services.
 	// Default DefaultHealthPath. Must start with "/".
 	HealthPath string
+	// ReadyPath, when set, answers 200 "ready" on every host while each
+	// service in ReadyServices has a live target that is not draining,
+	// and 503 naming the services that have none otherwise: the path to
+	// give a load balancer, unlike HealthPath, which is pure liveness.
+	// Default "" (not served).
+	ReadyPath string
+	// ReadyServices names the services ReadyPath requires; nil means every
+	// service set with SetService. A named service that does not exist is
+	// not ready.
+	ReadyServices []string
 	// Logger receives transport errors (debug) and forced drains (warn).
 	// Default: slog.Default().
 	Logger *slog.Logger
@@ -278,6 +290,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok\n")
 		return
 	}
+	if r.URL.Path == p.opts.ReadyPath && p.opts.ReadyPath != "" {
+		p.serveReady(w)
+		return
+	}
 	if r.Method == http.MethodConnect {
 		plainError(w, http.StatusMethodNotAllowed, "hotswap: CONNECT is not supported\n")
 		return
@@ -288,6 +304,41 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	svc.serve(w, r, &send)
+}
+
+// serveReady answers the readiness path: 200 when every required service
+// has a live target that is not draining, else 503 with the names of
+// those that have none.
+func (p *Proxy) serveReady(w http.ResponseWriter) {
+	var missing []string
+	p.mu.Lock()
+	names := p.opts.ReadyServices
+	if names == nil {
+		names = make([]string, 0, len(p.services))
+		for name := range p.services {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+	}
+	for _, name := range names {
+		e := p.services[name]
+		if e == nil {
+			missing = append(missing, name)
+			continue
+		}
+		if t := e.svc.live.Load(); t == nil || t.Draining() {
+			missing = append(missing, name)
+		}
+	}
+	p.mu.Unlock()
+	if len(missing) > 0 || len(names) == 0 {
+		plainError(w, http.StatusServiceUnavailable, "not ready: no live version of "+strings.Join(missing, ", ")+"\n")
+		return
+	}
+	h := w.Header()
+	h["Content-Type"] = textPlain
+	h["Cache-Control"] = noStore
+	io.WriteString(w, "ready\n")
 }
 
 // Header values shared by every response we write ourselves; never mutated.
