@@ -178,7 +178,7 @@ func TestDefaults(t *testing.T) {
 		{"warm_for", c.Services[0].WarmFor, 10 * time.Minute},
 		{"hooks.timeout", c.Services[0].Hooks.Timeout, 5 * time.Minute},
 		{"strategy", c.Services[0].Strategy, StrategyBlueGreen},
-		{"preview", c.Services[0].Preview, Preview{"X-Hotswap-Preview", "hotswap_preview"}},
+		{"preview", c.Services[0].Preview, Preview{"X-Hotswap-Preview", "hotswap_preview", Secret{}}},
 		{"analysis absent", c.Services[0].Analysis, (*Analysis)(nil)},
 		{"canary absent", c.Services[0].Canary, (*Canary)(nil)},
 		{"version_pattern", c.Services[0].VersionPattern, ""},
