@@ -132,8 +132,14 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, body *reqBody, 
 	// target connection, the only way to interrupt a blocked read. Other
 	// responses notice a departed client at their next write.
 	var stop func() bool
+	var end *streamEnd
 	if stream {
 		stop = context.AfterFunc(ctx, func() { c.Close() })
+		if head.stream && head.mode != bodyLength {
+			end = &streamEnd{c: c}
+			t.trackLong(end)
+			defer t.untrackLong(end)
+		}
 	}
 
 	if o.VersionHeader {
@@ -146,12 +152,12 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, body *reqBody, 
 	t.stats.record(head.status, latency)
 
 	rb := newBodyReader(c, &head)
-	upErr, clientErr := copyBody(w, &rb, stream, send)
+	upErr, clientErr := copyBody(w, &rb, stream, send, end)
 	for k, vs := range rb.trailer {
 		h[http.TrailerPrefix+k] = vs
 	}
 	interrupted := stop != nil && !stop()
-	if !interrupted && upErr == nil && clientErr == nil && !head.close && bodyWritten(bodyDone) {
+	if !interrupted && upErr == nil && clientErr == nil && !head.close && bodyWritten(bodyDone) && (end == nil || !end.bye.Load()) {
 		idleSince := headerAt // a small body took no time; save a clock read
 		if stream || head.length > 1<<20 {
 			idleSince = time.Now()

@@ -17,10 +17,11 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }
 // copyBody streams the target's response body to the client. Streams (no
 // length known, or text/event-stream) are flushed after every read so that
 // events reach the client at once; other bodies ride net/http's buffering.
-// Each write may wait for the client at most SendTimeout (send). It
+// Each write may wait for the client at most SendTimeout (send). An event
+// stream given end stops cleanly between two events after a goodbye. It
 // returns the first read error from the target or write error to the
 // client; a clean end of body returns nil, nil.
-func copyBody(w http.ResponseWriter, body *bodyReader, stream bool, send *sendDeadline) (upErr, clientErr error) {
+func copyBody(w http.ResponseWriter, body *bodyReader, stream bool, send *sendDeadline, end *streamEnd) (upErr, clientErr error) {
 	var rc *http.ResponseController
 	if stream {
 		rc = http.NewResponseController(w)
@@ -46,11 +47,16 @@ func copyBody(w http.ResponseWriter, body *bodyReader, stream bool, send *sendDe
 					return nil, ferr
 				}
 			}
+			if end != nil && end.relayed(buf[:n]) {
+				return nil, nil // goodbye, between two events
+			}
 		}
-		switch err {
-		case nil:
-		case io.EOF:
+		switch {
+		case err == nil:
+		case err == io.EOF:
 			return nil, nil
+		case end != nil && end.bye.Load() && end.boundary.Load():
+			return nil, nil // goodbye closed the target's side between two events
 		default:
 			return err, nil
 		}
