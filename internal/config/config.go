@@ -123,6 +123,18 @@ type Proxy struct {
 	// Default "/_hotswap/ready".
 	ReadyPath string `yaml:"ready_path"`
 
+	// AccessLog (proxy.access_log) writes one JSON line per request (time,
+	// host, method, path, status, bytes, duration_ms, service, version,
+	// request_id, remote) to this file (appended, created 0640) or to
+	// "stdout". Default "" (off).
+	AccessLog string `yaml:"access_log"`
+
+	// RequestID (proxy.request_id) gives every request an X-Request-Id,
+	// sent to the app and returned to the client: the client's own when it
+	// is a sane token (1-128 of A-Z a-z 0-9 - _ . : + / =), else a random
+	// one. Default true.
+	RequestID bool `yaml:"request_id"`
+
 	// ReadyServices (proxy.ready_services) names the services ready_path
 	// requires to have a live version. Default: every configured service.
 	ReadyServices []string `yaml:"ready_services"`

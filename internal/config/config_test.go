@@ -47,7 +47,7 @@ func TestFull(t *testing.T) {
 		Proxy: Proxy{Listen: ":8080", HealthPath: "/_hotswap/up", ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout: 2 * time.Minute, ResponseHeaderTimeout: 30 * time.Second, SendTimeout: 30 * time.Second,
 			ClientBodyTimeout: 20 * time.Second, RequestBuffer: 128 << 10, ReadyPath: "/_hotswap/ready",
-			ReadyServices: []string{"web"}},
+			AccessLog: "stdout", RequestID: true, ReadyServices: []string{"web"}},
 		Control: Control{
 			Socket: "/run/hotswap.sock",
 			Listen: "127.0.0.1:9090",
@@ -164,7 +164,7 @@ func TestDefaults(t *testing.T) {
 	}{
 		{"state_dir", c.StateDir, "/var/lib/hotswap"},
 		{"proxy", c.Proxy, Proxy{":8080", "/_hotswap/up", 10 * time.Second, 120 * time.Second, 60 * time.Second,
-			60 * time.Second, 60 * time.Second, 64 << 10, "/_hotswap/ready", nil}},
+			60 * time.Second, 60 * time.Second, 64 << 10, "/_hotswap/ready", "", true, nil}},
 		{"control.socket", c.Control.Socket, "/var/lib/hotswap/hotswap.sock"},
 		{"control.metrics", c.Control.Metrics, true},
 		{"webhooks.max_body", c.Webhooks.MaxBody, ByteSize(1 << 20)},

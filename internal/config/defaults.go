@@ -44,6 +44,7 @@ func (c *Config) setDefaults() {
 		ClientBodyTimeout:     60 * time.Second,
 		RequestBuffer:         64 << 10,
 		ReadyPath:             "/_hotswap/ready",
+		RequestID:             true,
 	}
 	c.Control.Metrics = true
 	c.Webhooks.MaxBody = 1 << 20

@@ -76,7 +76,21 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	}
 	d.store = st
 	d.closer = append(d.closer, st.Close)
-	d.proxy = proxy.New(proxyOptions(cfg.Proxy, d.log))
+	popts := proxyOptions(cfg.Proxy, d.log)
+	switch cfg.Proxy.AccessLog {
+	case "":
+	case "stdout":
+		popts.AccessLog = os.Stdout
+	default:
+		f, err := os.OpenFile(cfg.Proxy.AccessLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			d.closeResources()
+			return nil, fmt.Errorf("proxy.access_log: %w", err)
+		}
+		d.closer = append(d.closer, f.Close)
+		popts.AccessLog = f
+	}
+	d.proxy = proxy.New(popts)
 
 	specs, err := d.buildServices(ctx)
 	if err != nil {
@@ -197,7 +211,8 @@ func proxyOptions(c config.Proxy, log *slog.Logger) proxy.Options {
 	return proxy.Options{HealthPath: c.HealthPath, ReadyPath: c.ReadyPath, ReadyServices: c.ReadyServices,
 		Logger: log, ResponseHeaderTimeout: c.ResponseHeaderTimeout,
 		ReadHeaderTimeout: c.ReadHeaderTimeout, ClientIdleTimeout: c.IdleTimeout,
-		SendTimeout: c.SendTimeout, ClientBodyTimeout: c.ClientBodyTimeout, RequestBufferSize: buf}
+		SendTimeout: c.SendTimeout, ClientBodyTimeout: c.ClientBodyTimeout, RequestBufferSize: buf,
+		NoRequestID: !c.RequestID}
 }
 
 // serve runs an HTTP server on ln; configure sets its timeouts.

@@ -142,9 +142,13 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, body *reqBody, 
 		}
 	}
 
+	if id := r.Header[requestIDHeader]; id != nil && !t.svc.p.opts.NoRequestID {
+		h[requestIDHeader] = id // the app's response head replaced the map's fields
+	}
 	if o.VersionHeader {
 		h["X-Hotswap-Version"] = t.versionHdr
 	}
+	served(w, t)
 	if stick >= 0 {
 		h["Set-Cookie"] = append(h["Set-Cookie"], stickyCookie(o.StickyCookie, stick))
 	}

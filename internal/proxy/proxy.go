@@ -69,6 +69,14 @@ type Options struct {
 	// service set with SetService. A named service that does not exist is
 	// not ready.
 	ReadyServices []string
+	// AccessLog, when set, receives one JSON line per request: time, host,
+	// method, path, status, bytes, duration_ms, service, version,
+	// request_id, remote. Default nil (off).
+	AccessLog io.Writer
+	// NoRequestID turns off request ids. By default every request carries
+	// X-Request-Id to the app and back to the client: the client's own
+	// when it is a sane token, else a generated one.
+	NoRequestID bool
 	// Logger receives transport errors (debug) and forced drains (warn).
 	// Default: slog.Default().
 	Logger *slog.Logger
@@ -170,6 +178,9 @@ type Proxy struct {
 	mu       sync.Mutex
 	services map[string]*serviceEntry
 
+	// access is the access log, nil when off.
+	access *accessLog
+
 	// testBeforeRetry, set only by tests before traffic starts, runs
 	// between a failed attempt and its retry.
 	testBeforeRetry func()
@@ -192,7 +203,7 @@ func New(opts Options) *Proxy {
 	if !strings.HasPrefix(opts.HealthPath, "/") {
 		panic(fmt.Sprintf("proxy: health path %q must start with /", opts.HealthPath))
 	}
-	p := &Proxy{opts: opts, services: map[string]*serviceEntry{}}
+	p := &Proxy{opts: opts, services: map[string]*serviceEntry{}, access: newAccessLog(opts.AccessLog)}
 	p.table.Store(&routeTable{})
 	return p
 }
@@ -279,10 +290,34 @@ func (p *Proxy) servicesSnapshot() []*Service {
 	return out
 }
 
-// ServeHTTP answers the health path, routes by host and prefix, and
-// forwards to the chosen service.
+// ServeHTTP arms the send timeout, gives the request its id, and logs it
+// (when the access log is on) around route.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	send := p.armSend(w, time.Now())
+	now := time.Now()
+	send := p.armSend(w, now)
+	var id []string
+	if !p.opts.NoRequestID {
+		id = []string{requestID(r)}
+		r.Header[requestIDHeader] = id
+		w.Header()[requestIDHeader] = id
+	}
+	if p.access != nil {
+		rec := &recorder{ResponseWriter: w}
+		w = rec
+		defer func() {
+			var rid string
+			if id != nil {
+				rid = id[0]
+			}
+			p.access.write(r, rec, now, rid)
+		}()
+	}
+	p.route(w, r, &send)
+}
+
+// route answers the health and readiness paths, routes by host and
+// prefix, and forwards to the chosen service.
+func (p *Proxy) route(w http.ResponseWriter, r *http.Request, send *sendDeadline) {
 	if r.URL.Path == p.opts.HealthPath {
 		h := w.Header()
 		h["Content-Type"] = textPlain
@@ -303,7 +338,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		plainError(w, http.StatusNotFound, fmt.Sprintf("hotswap: no service is configured for host %q and path %q\n", r.Host, r.URL.Path))
 		return
 	}
-	svc.serve(w, r, &send)
+	svc.serve(w, r, send)
 }
 
 // serveReady answers the readiness path: 200 when every required service
