@@ -41,13 +41,7 @@ func TestTricklingClientsHoldNoBackend(t *testing.T) {
 		b, _ := io.ReadAll(r.Body)
 		fmt.Fprintf(w, "got %d %s", len(b), r.Header.Get("X-Client"))
 	})
-	p, front, active, _ := stateFront(t, Options{})
-	s, err := p.SetService("web", []string{"example.com"}, "", ServiceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v1 := target(t, s, "v1", be)
-	s.Switch(v1)
+	front, v1, active, _ := stateFront(t, Options{}, be)
 
 	body := strings.Repeat("x", 4000)
 	conns := make([]net.Conn, clients)
@@ -109,13 +103,7 @@ func TestNeverReadingClientCut(t *testing.T) {
 			}
 		}
 	})
-	p, front, _, closed := stateFront(t, Options{SendTimeout: 300 * time.Millisecond})
-	s, err := p.SetService("web", []string{"example.com"}, "", ServiceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v1 := target(t, s, "v1", be)
-	s.Switch(v1)
+	front, v1, _, closed := stateFront(t, Options{SendTimeout: 300 * time.Millisecond}, be)
 
 	c, err := net.Dial("tcp", front.Listener.Addr().String())
 	if err != nil {
@@ -130,12 +118,13 @@ func TestNeverReadingClientCut(t *testing.T) {
 	})
 }
 
-// stateFront serves p on loopback and counts client connections that
+// stateFront serves a proxy on loopback with be as the live version v1 of
+// service "web" (host example.com), and counts client connections that
 // became active (a request head arrived) and that were closed.
-func stateFront(t *testing.T, o Options) (p *Proxy, srv *httptest.Server, active, closed *atomic.Int64) {
+func stateFront(t *testing.T, o Options, be *httptest.Server) (srv *httptest.Server, v1 *Target, active, closed *atomic.Int64) {
 	t.Helper()
 	o.Logger = discardLogger()
-	p = New(o)
+	p := New(o)
 	active, closed = new(atomic.Int64), new(atomic.Int64)
 	srv = httptest.NewUnstartedServer(p)
 	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
@@ -148,7 +137,13 @@ func stateFront(t *testing.T, o Options) (p *Proxy, srv *httptest.Server, active
 	}
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return p, srv, active, closed
+	s, err := p.SetService("web", []string{"example.com"}, "", ServiceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 = target(t, s, "v1", be)
+	s.Switch(v1)
+	return srv, v1, active, closed
 }
 
 // TestClientErrorsNotBlamedOnTarget: malformed chunked bodies (buffered and
@@ -160,13 +155,8 @@ func TestClientErrorsNotBlamedOnTarget(t *testing.T) {
 		io.Copy(io.Discard, r.Body)
 		io.WriteString(w, "ok")
 	})
-	p, front, _, _ := stateFront(t, Options{ClientBodyTimeout: 200 * time.Millisecond})
-	s, err := p.SetService("web", []string{"example.com"}, "", ServiceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v1 := target(t, s, "v1", be)
-	s.Switch(v1)
+	front, v1, _, _ := stateFront(t, Options{ClientBodyTimeout: 200 * time.Millisecond}, be)
+	s := v1.svc
 
 	big := strings.Repeat("8000\r\n"+strings.Repeat("x", 0x8000)+"\r\n", 3) // 96 KiB of good chunks: streamed
 	for i, tc := range []struct{ name, raw string }{
