@@ -21,7 +21,7 @@ import (
 const goodbyeGrace = time.Second
 
 // goodbyer is a long-lived exchange that can end itself cleanly. goodbye
-// must not block.
+// may block briefly (at most goodbyeGrace) on a slow client.
 type goodbyer interface{ goodbye() }
 
 // sayGoodbye asks every long-lived exchange of the target to end and
@@ -34,7 +34,7 @@ func (t *Target) sayGoodbye() int {
 	}
 	t.mu.Unlock()
 	for _, g := range all {
-		g.goodbye()
+		go g.goodbye() // each ends within goodbyeGrace; one slow client must not hold up the rest
 	}
 	return len(all)
 }
@@ -57,7 +57,6 @@ func (t *Target) untrackLong(g goodbyer) {
 // mu guards frames, bye and closed, and serialises writes to the client.
 type wsRelay struct {
 	client net.Conn
-	up     io.Closer
 
 	mu     sync.Mutex
 	frames wsFrames

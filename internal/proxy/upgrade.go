@@ -70,7 +70,7 @@ func (t *Target) serveUpgrade(w http.ResponseWriter, r *http.Request, c *upConn,
 	}()
 	if strings.EqualFold(got, "websocket") {
 		// Followed frame by frame, so a drain can say goodbye.
-		ws := &wsRelay{client: cc, up: c}
+		ws := &wsRelay{client: cc}
 		t.trackLong(ws)
 		ws.pump(c.br) // target → client, including bytes read with the 101
 		t.untrackLong(ws)
