@@ -27,6 +27,8 @@ type upConn struct {
 	clientFailed atomic.Bool
 	closeOnce    sync.Once
 
+	peek *peeker // probes the idle connection before reuse (connAlive)
+
 	// Parsing buffers reused across the responses of this connection.
 	scratch []byte  // header values of the current response
 	fields  []field // its fields
@@ -138,6 +140,7 @@ func (p *connPool) dial(ctx context.Context) (*upConn, error) {
 	c := &upConn{Conn: nc, t: p.t}
 	c.br = bufio.NewReaderSize(c, 8<<10)
 	c.bw = bufio.NewWriterSize(nc, 4<<10)
+	c.initPeek()
 	if !p.t.track(c) {
 		nc.Close()
 		return nil, &dialError{err: fmt.Errorf("dial %s: target was shut down", p.t.addr)}
