@@ -152,7 +152,7 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, body *reqBody, 
 	if stick >= 0 {
 		h["Set-Cookie"] = append(h["Set-Cookie"], stickyCookie(o.StickyCookie, stick))
 	}
-	send.touch() // the head may come long after the request started
+	send.touchAt(headerAt) // the head may come long after the request started
 	w.WriteHeader(head.status)
 	t.stats.record(head.status, latency)
 

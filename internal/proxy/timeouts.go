@@ -49,10 +49,14 @@ func (p *Proxy) armSend(w http.ResponseWriter, now time.Time) sendDeadline {
 // touch pushes the deadline back before a write that may come long after
 // the last one.
 func (s *sendDeadline) touch() {
-	if s.rc == nil {
-		return
+	if s.rc != nil {
+		s.touchAt(time.Now())
 	}
-	if now := time.Now(); now.Sub(s.at) > s.d/10 {
+}
+
+// touchAt is touch with the current time already at hand.
+func (s *sendDeadline) touchAt(now time.Time) {
+	if s.rc != nil && now.Sub(s.at) > s.d/10 {
 		s.at = now
 		s.rc.SetWriteDeadline(now.Add(s.d))
 	}
