@@ -44,6 +44,12 @@ func newStatusCmd(g *globals) *cobra.Command {
 				if s.Active != nil {
 					fmt.Fprintf(w, "  %-6s %s %s, release #%d, for %s\n", "now", s.Active.Kind, s.Active.Version, s.Active.Release, fmtDur(time.Since(s.Active.Since)))
 				}
+				if s.PreviewSecret != "" {
+					fmt.Fprintf(w, "  %-6s held version reached with preview secret %s\n", "preview", s.PreviewSecret)
+				}
+				if s.ClientErrors > 0 {
+					fmt.Fprintf(w, "  %-6s %d (malformed, broken off or timed out; not counted against any version)\n", "client errors", s.ClientErrors)
+				}
 				if s.Queued > 0 {
 					fmt.Fprintf(w, "  %-6s %d deploy(s) waiting\n", "queue", s.Queued)
 				}

@@ -75,9 +75,10 @@ type Proxy struct {
 	Listen string `yaml:"listen"`
 
 	// HealthPath (proxy.health_path) is answered by the proxy itself with
-	// 200 while the daemon runs, for load balancers in front of it. It is
-	// served for every host and shadows an app path of the same name;
-	// "" turns it off. Default "/_hotswap/up".
+	// 200 while the daemon runs: pure liveness, whatever the services'
+	// state (use it to restart a hung daemon; route traffic by ready_path).
+	// It is served for every host and shadows an app path of the same
+	// name; "" turns it off. Default "/_hotswap/up".
 	HealthPath string `yaml:"health_path"`
 
 	// ReadHeaderTimeout (proxy.read_header_timeout) bounds how long a client
@@ -86,13 +87,57 @@ type Proxy struct {
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 
 	// IdleTimeout (proxy.idle_timeout) closes client keep-alive connections
-	// idle for longer. Default 120s.
+	// idle for longer between requests. Default 120s.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 
 	// ResponseHeaderTimeout (proxy.response_header_timeout) is how long a
 	// backend may take to start answering a request before the client gets
 	// a 504. Streaming bodies are not limited by it. Default 60s.
 	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout"`
+
+	// SendTimeout (proxy.send_timeout) is how long one write of a response
+	// to a client may wait for the client to read (slow-client
+	// protection): a client that reads nothing for this long is
+	// disconnected and the backend connection released. It bounds each
+	// write, not the whole response, so long downloads and streams are
+	// fine. Default 60s.
+	SendTimeout time.Duration `yaml:"send_timeout"`
+
+	// ClientBodyTimeout (proxy.client_body_timeout) is how long the proxy
+	// waits for the next piece of a request body; a client that stops
+	// sending gets 400 and is disconnected. Default 60s.
+	ClientBodyTimeout time.Duration `yaml:"client_body_timeout"`
+
+	// RequestBuffer (proxy.request_buffer) is the largest request body the
+	// proxy reads whole before it picks a version and takes a backend
+	// connection, so clients that trickle small uploads cost the app
+	// nothing. Larger bodies stream through. A size, e.g. 64k; 0 turns
+	// buffering off. Default 64k.
+	RequestBuffer ByteSize `yaml:"request_buffer"`
+
+	// ReadyPath (proxy.ready_path) is answered by the proxy itself with 200
+	// only while every service in ready_services has a live version, and
+	// 503 (listing those that have none) otherwise. Give THIS path to a
+	// load balancer that decides where to send traffic; health_path only
+	// says the process runs. Served for every host; "" turns it off.
+	// Default "/_hotswap/ready".
+	ReadyPath string `yaml:"ready_path"`
+
+	// AccessLog (proxy.access_log) writes one JSON line per request (time,
+	// host, method, path, status, bytes, duration_ms, service, version,
+	// request_id, remote) to this file (appended, created 0640) or to
+	// "stdout". Default "" (off).
+	AccessLog string `yaml:"access_log"`
+
+	// RequestID (proxy.request_id) gives every request an X-Request-Id,
+	// sent to the app and returned to the client: the client's own when it
+	// is a sane token (1-128 of A-Z a-z 0-9 - _ . : + / =), else a random
+	// one. Default true.
+	RequestID bool `yaml:"request_id"`
+
+	// ReadyServices (proxy.ready_services) names the services ready_path
+	// requires to have a live version. Default: every configured service.
+	ReadyServices []string `yaml:"ready_services"`
 }
 
 // Control configures the control API used by the CLI, CI and monitoring.

@@ -45,7 +45,9 @@ func TestFull(t *testing.T) {
 	want := &Config{
 		StateDir: "/var/lib/hotswap",
 		Proxy: Proxy{Listen: ":8080", HealthPath: "/_hotswap/up", ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout: 2 * time.Minute, ResponseHeaderTimeout: 30 * time.Second},
+			IdleTimeout: 2 * time.Minute, ResponseHeaderTimeout: 30 * time.Second, SendTimeout: 30 * time.Second,
+			ClientBodyTimeout: 20 * time.Second, RequestBuffer: 128 << 10, ReadyPath: "/_hotswap/ready",
+			AccessLog: "stdout", RequestID: true, ReadyServices: []string{"web"}},
 		Control: Control{
 			Socket: "/run/hotswap.sock",
 			Listen: "127.0.0.1:9090",
@@ -161,7 +163,8 @@ func TestDefaults(t *testing.T) {
 		got, want any
 	}{
 		{"state_dir", c.StateDir, "/var/lib/hotswap"},
-		{"proxy", c.Proxy, Proxy{":8080", "/_hotswap/up", 10 * time.Second, 120 * time.Second, 60 * time.Second}},
+		{"proxy", c.Proxy, Proxy{":8080", "/_hotswap/up", 10 * time.Second, 120 * time.Second, 60 * time.Second,
+			60 * time.Second, 60 * time.Second, 64 << 10, "/_hotswap/ready", "", true, nil}},
 		{"control.socket", c.Control.Socket, "/var/lib/hotswap/hotswap.sock"},
 		{"control.metrics", c.Control.Metrics, true},
 		{"webhooks.max_body", c.Webhooks.MaxBody, ByteSize(1 << 20)},
@@ -175,7 +178,7 @@ func TestDefaults(t *testing.T) {
 		{"warm_for", c.Services[0].WarmFor, 10 * time.Minute},
 		{"hooks.timeout", c.Services[0].Hooks.Timeout, 5 * time.Minute},
 		{"strategy", c.Services[0].Strategy, StrategyBlueGreen},
-		{"preview", c.Services[0].Preview, Preview{"X-Hotswap-Preview", "hotswap_preview"}},
+		{"preview", c.Services[0].Preview, Preview{"X-Hotswap-Preview", "hotswap_preview", Secret{}}},
 		{"analysis absent", c.Services[0].Analysis, (*Analysis)(nil)},
 		{"canary absent", c.Services[0].Canary, (*Canary)(nil)},
 		{"version_pattern", c.Services[0].VersionPattern, ""},

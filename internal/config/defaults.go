@@ -40,6 +40,11 @@ func (c *Config) setDefaults() {
 		ReadHeaderTimeout:     10 * time.Second,
 		IdleTimeout:           120 * time.Second,
 		ResponseHeaderTimeout: 60 * time.Second,
+		SendTimeout:           60 * time.Second,
+		ClientBodyTimeout:     60 * time.Second,
+		RequestBuffer:         64 << 10,
+		ReadyPath:             "/_hotswap/ready",
+		RequestID:             true,
 	}
 	c.Control.Metrics = true
 	c.Webhooks.MaxBody = 1 << 20

@@ -86,6 +86,9 @@ func (c *Config) resolvePaths(baseDir string) {
 		c.Control.Socket = filepath.Join(c.StateDir, DefaultSocketName)
 	}
 	c.Control.Socket = abs(c.Control.Socket)
+	if c.Proxy.AccessLog != "" && c.Proxy.AccessLog != "stdout" {
+		c.Proxy.AccessLog = abs(c.Proxy.AccessLog)
+	}
 	for i := range c.Services {
 		s := &c.Services[i]
 		if s.Process != nil {

@@ -304,6 +304,13 @@ type Preview struct {
 	// Cookie (preview.cookie) is a cookie whose value is the version to
 	// reach. Default "hotswap_preview".
 	Cookie string `yaml:"cookie"`
+	// Secret (preview.secret, secret_env or secret_file) is the value the
+	// header or cookie must carry to reach a held version (compared in
+	// constant time); at least 16 characters. Default: none, and each
+	// `deploy --hold` then generates a fresh random secret, printed by the
+	// deploy and shown by `hotswap status` while the hold lasts. A held
+	// version is never reachable without a secret.
+	Secret Secret `yaml:"secret,secret"`
 }
 
 // Analysis configures automatic judgement of a new version on live traffic.

@@ -74,6 +74,16 @@ func (c *Config) validateProxy(p *problems) {
 	positive(p, "proxy.read_header_timeout", c.Proxy.ReadHeaderTimeout)
 	positive(p, "proxy.idle_timeout", c.Proxy.IdleTimeout)
 	positive(p, "proxy.response_header_timeout", c.Proxy.ResponseHeaderTimeout)
+	positive(p, "proxy.send_timeout", c.Proxy.SendTimeout)
+	positive(p, "proxy.client_body_timeout", c.Proxy.ClientBodyTimeout)
+	if rp := c.Proxy.ReadyPath; rp != "" && (!strings.HasPrefix(rp, "/") || rp == c.Proxy.HealthPath) {
+		p.add("proxy.ready_path", "%q must start with / and differ from health_path", rp)
+	}
+	for i, name := range c.Proxy.ReadyServices {
+		if !slices.ContainsFunc(c.Services, func(s Service) bool { return s.Name == name }) {
+			p.add(indexPath("proxy.ready_services", i), "no service is named %q", name)
+		}
+	}
 }
 
 func (c *Config) validateControl(p *problems) {

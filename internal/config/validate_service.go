@@ -124,6 +124,9 @@ func (s *Service) validate(p *problems, path string) {
 	if !httpTokenRE.MatchString(s.Preview.Cookie) {
 		p.add(path+".preview.cookie", "%q is not a valid cookie name", s.Preview.Cookie)
 	}
+	if s.Preview.Secret.IsSet() {
+		checkSecret(p, path+".preview.secret", "secret", s.Preview.Secret, true)
+	}
 	if a := s.Analysis; a != nil {
 		a.validate(p, path+".analysis")
 		if a.Bake > s.WarmFor {

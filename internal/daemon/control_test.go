@@ -45,12 +45,19 @@ func TestPreviewHoldPromoteAbort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitEvent(ctx, t, c, acc.Release.ID, "preview", "holding")
+	ev := waitEvent(ctx, t, c, acc.Release.ID, "preview", "holding")
+	secret := previewSecret(ctx, t, c, "web")
+	if !strings.Contains(ev.Message, secret) {
+		t.Errorf("deploy --hold's event %q does not show the generated secret", ev.Message)
+	}
 	for i := 0; i < 20; i++ {
 		if v := getWith(t, d, "web.test", "", ""); v != "v1" {
 			t.Fatalf("public request reached %s during preview", v)
 		}
-		if v := getWith(t, d, "web.test", "X-Hotswap-Preview", "1"); v != "v2" {
+		if v := getWith(t, d, "web.test", "X-Hotswap-Preview", "1"); v != "v1" {
+			t.Fatalf("preview request without the secret reached %s", v)
+		}
+		if v := getWith(t, d, "web.test", "X-Hotswap-Preview", secret); v != "v2" {
 			t.Fatalf("preview request reached %s, want v2", v)
 		}
 	}
@@ -67,16 +74,30 @@ func TestPreviewHoldPromoteAbort(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitEvent(ctx, t, c, acc.Release.ID, "preview", "holding")
-	if v := getWith(t, d, "web.test", "X-Hotswap-Preview", "1"); v != "v3" {
+	second := previewSecret(ctx, t, c, "web")
+	if second == secret {
+		t.Error("two holds got the same generated secret")
+	}
+	if v := getWith(t, d, "web.test", "X-Hotswap-Preview", second); v != "v3" {
 		t.Fatalf("preview reached %s, want v3", v)
 	}
 	if _, err := c.Abort(ctx, "web"); err != nil {
 		t.Fatal(err)
 	}
 	settle(ctx, t, c, acc.Release.ID, "aborted")
-	if v := getWith(t, d, "web.test", "X-Hotswap-Preview", "1"); v != "v2" {
+	if v := getWith(t, d, "web.test", "X-Hotswap-Preview", second); v != "v2" {
 		t.Fatalf("after abort a preview request reached %s, want the live v2", v)
 	}
+}
+
+// previewSecret reads the held version's preview secret from status.
+func previewSecret(ctx context.Context, t *testing.T, c *api.Client, service string) string {
+	t.Helper()
+	st, err := c.Status(ctx, service)
+	if err != nil || len(st) != 1 || len(st[0].PreviewSecret) < 16 {
+		t.Fatalf("status %+v (%v): want a preview secret", st, err)
+	}
+	return st[0].PreviewSecret
 }
 
 // TestCanaryApprovalGate: with approval_before_last the canary waits after

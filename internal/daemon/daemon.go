@@ -76,8 +76,21 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	}
 	d.store = st
 	d.closer = append(d.closer, st.Close)
-	d.proxy = proxy.New(proxy.Options{HealthPath: cfg.Proxy.HealthPath, Logger: d.log,
-		ResponseHeaderTimeout: cfg.Proxy.ResponseHeaderTimeout})
+	popts := proxyOptions(cfg.Proxy, d.log)
+	switch cfg.Proxy.AccessLog {
+	case "":
+	case "stdout":
+		popts.AccessLog = os.Stdout
+	default:
+		f, err := os.OpenFile(cfg.Proxy.AccessLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			d.closeResources()
+			return nil, fmt.Errorf("proxy.access_log: %w", err)
+		}
+		d.closer = append(d.closer, f.Close)
+		popts.AccessLog = f
+	}
+	d.proxy = proxy.New(popts)
 
 	specs, err := d.buildServices(ctx)
 	if err != nil {
@@ -122,7 +135,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.serve(pln, d.proxy, d.cfg.Proxy.ReadHeaderTimeout, d.cfg.Proxy.IdleTimeout)
+	d.serve(pln, d.proxy, d.proxy.ConfigureServer)
 	d.mu.Lock()
 	d.proxyLn = pln
 	d.mu.Unlock()
@@ -131,7 +144,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.serve(sln, d.api.LocalHandler(), 10*time.Second, 0)
+	d.serve(sln, d.api.LocalHandler(), controlTimeouts)
 	d.mu.Lock()
 	d.sock = d.cfg.Control.Socket
 	d.mu.Unlock()
@@ -145,7 +158,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("control listen %s: %w", d.cfg.Control.Listen, err)
 		}
-		d.serve(tln, mux, 10*time.Second, 0)
+		d.serve(tln, mux, controlTimeouts)
 		d.mu.Lock()
 		d.tcpLn = tln
 		d.mu.Unlock()
@@ -186,9 +199,26 @@ func addrOf(mu *sync.Mutex, ln *net.Listener) string {
 	return (*ln).Addr().String()
 }
 
-func (d *Daemon) serve(ln net.Listener, h http.Handler, readHeader, idle time.Duration) {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: readHeader, IdleTimeout: idle,
-		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug)}
+// controlTimeouts are the control listeners' server timeouts.
+func controlTimeouts(srv *http.Server) { srv.ReadHeaderTimeout = 10 * time.Second }
+
+// proxyOptions maps the proxy block of the config to the proxy's options.
+func proxyOptions(c config.Proxy, log *slog.Logger) proxy.Options {
+	buf := int64(c.RequestBuffer)
+	if buf == 0 {
+		buf = -1 // request_buffer: 0 turns buffering off
+	}
+	return proxy.Options{HealthPath: c.HealthPath, ReadyPath: c.ReadyPath, ReadyServices: c.ReadyServices,
+		Logger: log, ResponseHeaderTimeout: c.ResponseHeaderTimeout,
+		ReadHeaderTimeout: c.ReadHeaderTimeout, ClientIdleTimeout: c.IdleTimeout,
+		SendTimeout: c.SendTimeout, ClientBodyTimeout: c.ClientBodyTimeout, RequestBufferSize: buf,
+		NoRequestID: !c.RequestID}
+}
+
+// serve runs an HTTP server on ln; configure sets its timeouts.
+func (d *Daemon) serve(ln net.Listener, h http.Handler, configure func(*http.Server)) {
+	srv := &http.Server{Handler: h, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug)}
+	configure(srv)
 	d.mu.Lock()
 	d.servers = append(d.servers, srv)
 	d.mu.Unlock()

@@ -66,8 +66,9 @@ func (d *Daemon) buildServices(ctx context.Context) ([]deploy.ServiceSpec, error
 			DrainTimeout: sc.DrainTimeout, WarmFor: sc.WarmFor,
 			Hooks: argvs(sc.Hooks.PreTraffic), HookTimeout: sc.Hooks.Timeout,
 			KeepReleases: keep,
-			Proxy:        proxy.ServiceOptions{PreviewHeader: sc.Preview.Header, PreviewCookie: sc.Preview.Cookie, StickyCookie: stickyCookie(sc)},
-			Progressive:  progressive(sc),
+			Proxy: proxy.ServiceOptions{PreviewHeader: sc.Preview.Header, PreviewCookie: sc.Preview.Cookie,
+				PreviewValue: sc.Preview.Secret.Value(), StickyCookie: stickyCookie(sc)},
+			Progressive: progressive(sc),
 		})
 	}
 	return specs, nil

@@ -96,6 +96,13 @@ type Status struct {
 	Warm       *VersionStatus `json:"warm,omitempty"`
 	Active     *ActiveStatus  `json:"active,omitempty"`
 	Queued     int            `json:"queued"`
+	// ClientErrors counts requests that failed because of their client
+	// (malformed or broken-off body, timeout, client gone); they are in no
+	// version's traffic figures and no analysis.
+	ClientErrors uint64 `json:"client_errors"`
+	// PreviewSecret reaches the version held for preview (deploy --hold)
+	// through the preview header or cookie; empty when none is held.
+	PreviewSecret string `json:"preview_secret,omitempty"`
 }
 
 // Status reports every service (or only name, when given), probing the
@@ -112,7 +119,8 @@ func (e *Engine) Status(ctx context.Context, name string) ([]Status, error) {
 	var wg sync.WaitGroup
 	for i, n := range names {
 		s := e.services[n]
-		st := Status{Service: n, Hosts: s.spec.Hosts, PathPrefix: s.spec.PathPrefix}
+		st := Status{Service: n, Hosts: s.spec.Hosts, PathPrefix: s.spec.PathPrefix, ClientErrors: s.route.ClientErrors(),
+			PreviewSecret: s.route.PreviewSecret()}
 		s.mu.Lock()
 		live, warm := s.live, s.warm
 		if s.active != nil {

@@ -56,7 +56,7 @@ func (e *Engine) preview(ctx context.Context, s *service, d *deployment, inst rt
 	if err != nil {
 		return &failure{step: "preview", err: err}
 	}
-	s.route.SetPreview(t)
+	secret := s.route.SetPreview(t)
 	defer func() {
 		s.route.ClearPreview()
 		dctx, cancel := context.WithTimeout(context.Background(), s.spec.DrainTimeout)
@@ -64,8 +64,15 @@ func (e *Engine) preview(ctx context.Context, s *service, d *deployment, inst rt
 		_ = t.Drain(dctx) // preview requests finish before anything is removed
 	}()
 	step := time.Now()
-	e.event(d.rel, "preview", release.LevelInfo, fmt.Sprintf("holding: requests with header %s or cookie %s reach %s; `hotswap promote %s` to continue, `hotswap abort %s` to stop",
-		orDefault(s.spec.Proxy.PreviewHeader, "(none)"), orDefault(s.spec.Proxy.PreviewCookie, "(none)"), d.version, s.spec.Name, s.spec.Name), 0)
+	// A generated secret is shown once here (the deployer needs it; it dies
+	// with this hold); a configured one is never echoed.
+	shown := "the configured preview secret"
+	if s.spec.Proxy.PreviewValue == "" {
+		shown = secret
+	}
+	e.event(d.rel, "preview", release.LevelInfo, fmt.Sprintf("holding: requests with header %s: %s or cookie %s=%s reach %s; `hotswap promote %s` to continue, `hotswap abort %s` to stop",
+		orDefault(s.spec.Proxy.PreviewHeader, "X-Hotswap-Preview"), shown, orDefault(s.spec.Proxy.PreviewCookie, "hotswap_preview"), shown,
+		d.version, s.spec.Name, s.spec.Name), 0)
 	_, c, err := e.watch(ctx, s, d, inst, nil, "preview", 0, nil)
 	if err != nil {
 		return err

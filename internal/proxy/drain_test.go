@@ -190,49 +190,66 @@ func TestDrainWaitsForSSE(t *testing.T) {
 	}
 }
 
-// TestDrainTimeoutClosesStuckStream: a stream that never ends is cut when
-// the drain context expires, and Drain reports the deadline.
-func TestDrainTimeoutClosesStuckStream(t *testing.T) {
-	f := newFront(t, Options{})
-	s := f.service(t, "web", "example.com", "", ServiceOptions{})
-	release := make(chan struct{})
-	defer close(release)
-	v1 := target(t, s, "v1", backend(t, "v1", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, "data: hello\n\n")
-		w.(http.Flusher).Flush()
-		select { // stuck until the test ends or the proxy hangs up
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	s.Switch(v1)
+// TestDrainTimeoutEndsStuckStream: a stream that never ends is ended when
+// the drain context expires, and Drain reports the deadline. Between two
+// events the end is clean (the client reconnects at once, to the new live
+// version); in the middle of an event it is a cut, so the client never
+// takes half an event for a whole one.
+func TestDrainTimeoutEndsStuckStream(t *testing.T) {
+	for _, tc := range []struct {
+		name, sent string
+		clean      bool
+	}{
+		{"between events", "data: hello\n\n", true},
+		{"mid-event", "data: hello\n\ndata: half", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFront(t, Options{})
+			s := f.service(t, "web", "example.com", "", ServiceOptions{})
+			release := make(chan struct{})
+			defer close(release)
+			v1 := target(t, s, "v1", backend(t, "v1", func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				io.WriteString(w, tc.sent)
+				w.(http.Flusher).Flush()
+				select { // stuck until the test ends or the proxy hangs up
+				case <-release:
+				case <-r.Context().Done():
+				}
+			}))
+			s.Switch(v1)
 
-	resp, err := f.client.Do(f.request(t, http.MethodGet, "example.com", "/events", nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
-	if line, _ := br.ReadString('\n'); line != "data: hello\n" {
-		t.Fatalf("first event = %q", line)
-	}
+			resp, err := f.client.Do(f.request(t, http.MethodGet, "example.com", "/events", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			br := bufio.NewReader(resp.Body)
+			if line, _ := br.ReadString('\n'); line != "data: hello\n" {
+				t.Fatalf("first event = %q", line)
+			}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	err = v1.Drain(ctx)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Drain = %v, want deadline exceeded", err)
-	}
-	if waited := time.Since(start); waited > killGrace {
-		t.Errorf("Drain took %v after its deadline", waited)
-	}
-	if n := v1.InFlight(); n != 0 {
-		t.Errorf("in flight after forced drain = %d, want 0", n)
-	}
-	if _, err := io.ReadAll(br); err == nil {
-		t.Error("client saw the cut stream end cleanly; want an error")
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			err = v1.Drain(ctx)
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Drain = %v, want deadline exceeded", err)
+			}
+			if waited := time.Since(start); waited > goodbyeGrace+killGrace {
+				t.Errorf("Drain took %v after its deadline", waited)
+			}
+			if n := v1.InFlight(); n != 0 {
+				t.Errorf("in flight after forced drain = %d, want 0", n)
+			}
+			rest, err := io.ReadAll(br)
+			if tc.clean && (err != nil || string(rest) != "\n") {
+				t.Errorf("stream between events ended with %q, %v; want a clean end", rest, err)
+			}
+			if !tc.clean && err == nil {
+				t.Errorf("stream cut mid-event ended cleanly after %q; want an error", rest)
+			}
+		})
 	}
 }
 

@@ -11,11 +11,16 @@ import (
 	"time"
 )
 
-// serve handles one request for the service: pick a target, forward, and
-// when the attempt failed before the target could have acted on the
-// request, pick again (the live pointer may have moved on) and retry once.
-func (s *Service) serve(w http.ResponseWriter, r *http.Request) {
+// serve handles one request for the service: read a small body, pick a
+// target, forward, and when the attempt failed before the target could
+// have acted on the request, pick again (the live pointer may have moved
+// on) and retry once.
+func (s *Service) serve(w http.ResponseWriter, r *http.Request, send *sendDeadline) {
 	o := s.cfg.Load()
+	body, ok := s.bufferBody(w, r)
+	if !ok {
+		return
+	}
 	for attempt := 0; attempt < 2; attempt++ {
 		if attempt > 0 && s.p.testBeforeRetry != nil {
 			s.p.testBeforeRetry()
@@ -26,23 +31,30 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request) {
 				fmt.Sprintf("hotswap: service %q has no live version to serve this request\n", s.name))
 			return
 		}
-		if !t.forward(w, r, o, stick, attempt) {
+		if !t.forward(w, r, &body, send, o, stick, attempt) {
 			return
 		}
 	}
 }
 
-// forward sends r to t and streams the answer back. It releases t when
-// done. It returns true, having written nothing, when the attempt failed in
-// a way that is safe to retry and attempt is the first.
-func (t *Target) forward(w http.ResponseWriter, r *http.Request, o *serviceConfig, stick, attempt int) (retry bool) {
+// forward sends r with body to t and streams the answer back. It releases
+// t when done. It returns true, having written nothing, when the attempt
+// failed in a way that is safe to retry and attempt is the first.
+//
+// The upstream connection goes back to the pool only when the exchange was
+// exact: the request body was sent whole before the response ended, the
+// response was framed by its length or chunking and read to its end, and
+// nothing more was received (put checks the buffer; get probes the socket
+// before the next use). Anything else closes it.
+func (t *Target) forward(w http.ResponseWriter, r *http.Request, body *reqBody, send *sendDeadline,
+	o *serviceConfig, stick, attempt int) (retry bool) {
 	defer t.release()
 	ctx := r.Context()
 	start := time.Now()
 	mayRetry := attempt == 0
 
-	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
-	c, err := t.pool.get(ctx, start, attempt > 0, hasBody || !replayable(r))
+	hasBody := body.length != 0
+	c, err := t.pool.get(ctx, start, attempt > 0)
 	if err != nil {
 		// Nothing was sent: any request may be replayed.
 		return t.fail(w, r, err, mayRetry)
@@ -58,6 +70,7 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, o *serviceConfi
 	}
 	writeHead(c.bw, r, headOptions{
 		uri:           requestURI(r, strip),
+		length:        body.length,
 		upgrade:       upgrade,
 		previewHeader: o.PreviewHeader,
 		trust:         t.svc.p.opts.TrustForwardedHeaders,
@@ -71,32 +84,34 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, o *serviceConfi
 			c.Close()
 			return t.fail(w, r, err, mayRetry && c.reused && replayable(r) && isConnDrop(err))
 		}
-	case r.ContentLength > 0 && r.ContentLength <= smallBody:
-		// Small enough for the socket buffer: write it now, saving a
-		// goroutine, even if the target answers before reading it.
-		if err := writeBody(c, r); err != nil {
-			if isClientError(err) {
-				plainError(w, http.StatusBadRequest, "hotswap: could not read the request body\n")
-				return false
-			}
+	case body.buffered():
+		// In memory: written now with the head, saving a goroutine, even if
+		// the target answers before reading it.
+		if err := writeBody(c, body, r.Trailer); err != nil {
 			return t.fail(w, r, err, false)
 		}
 	default:
 		bodyDone = make(chan error, 1)
-		go func() { bodyDone <- writeBody(c, r) }()
+		go func() { bodyDone <- writeBody(c, body, r.Trailer) }()
 	}
 
 	h := w.Header()
-	head, err := t.readResponse(c, r, start, h)
+	head, err := t.readFinal(w, c, r, start, bodyDone != nil)
 	if err != nil {
 		c.Close()
+		if c.clientFailed.Load() {
+			// The client broke off or garbled its streamed body: not the
+			// target's failure.
+			t.svc.clientFailed(w, r, err)
+			return false
+		}
 		// A reused connection that yields nothing but EOF was closed by
 		// the target while idle; it never saw this request.
 		stale := c.reused && c.nread == before && isConnDrop(err)
 		if stale {
 			t.pool.closeIdle() // its siblings are likely stale too
 		}
-		return t.fail(w, r, err, mayRetry && stale && !hasBody && replayable(r))
+		return t.fail(w, r, err, mayRetry && stale && body.buffered() && replayable(r))
 	}
 	headerAt := time.Now()
 	latency := headerAt.Sub(start)
@@ -117,26 +132,37 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, o *serviceConfi
 	// target connection, the only way to interrupt a blocked read. Other
 	// responses notice a departed client at their next write.
 	var stop func() bool
+	var end *streamEnd
 	if stream {
 		stop = context.AfterFunc(ctx, func() { c.Close() })
+		if head.stream && head.mode != bodyLength {
+			end = &streamEnd{c: c}
+			t.trackLong(end)
+			defer t.untrackLong(end)
+		}
 	}
 
+	if id := r.Header[requestIDHeader]; id != nil && !t.svc.p.opts.NoRequestID {
+		h[requestIDHeader] = id // the app's response head replaced the map's fields
+	}
 	if o.VersionHeader {
 		h["X-Hotswap-Version"] = t.versionHdr
 	}
+	served(w, t)
 	if stick >= 0 {
 		h["Set-Cookie"] = append(h["Set-Cookie"], stickyCookie(o.StickyCookie, stick))
 	}
+	send.touchAt(headerAt) // the head may come long after the request started
 	w.WriteHeader(head.status)
 	t.stats.record(head.status, latency)
 
-	body := newBodyReader(c, &head)
-	upErr, clientErr := copyBody(w, &body, stream)
-	for k, vs := range body.trailer {
+	rb := newBodyReader(c, &head)
+	upErr, clientErr := copyBody(w, &rb, stream, send, end)
+	for k, vs := range rb.trailer {
 		h[http.TrailerPrefix+k] = vs
 	}
 	interrupted := stop != nil && !stop()
-	if !interrupted && upErr == nil && clientErr == nil && !head.close && bodyWritten(bodyDone) {
+	if !interrupted && upErr == nil && clientErr == nil && !head.close && bodyWritten(bodyDone) && (end == nil || !end.bye.Load()) {
 		idleSince := headerAt // a small body took no time; save a clock read
 		if stream || head.length > 1<<20 {
 			idleSince = time.Now()
@@ -158,13 +184,34 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, o *serviceConfi
 // smallBody is the largest response body read under the header deadline.
 const smallBody = 64 << 10
 
-// readResponse reads the target's response head into the client's header
-// map within ResponseHeaderTimeout (less at most 10%) of start.
-func (t *Target) readResponse(c *upConn, r *http.Request, start time.Time, dst http.Header) (respHead, error) {
+// maxInterim bounds the 1xx responses relayed before a final one.
+const maxInterim = 16
+
+// readFinal reads the target's response heads into the client's header map
+// within ResponseHeaderTimeout (less at most 10%) of start, relaying
+// interim 1xx responses (100 Continue, 103 Early Hints; not 101, which is
+// final here) to the client as they come. HTTP/1.0 clients get none (RFC
+// 9110 §15.2), nor does a client whose body is still being read when it
+// sent Expect, as net/http may be writing its own 100 Continue then.
+func (t *Target) readFinal(w http.ResponseWriter, c *upConn, r *http.Request, start time.Time, bodyRunning bool) (respHead, error) {
 	if d := t.svc.p.opts.ResponseHeaderTimeout; d > 0 {
 		c.armHeaderDeadline(start, d) // the caller disarms it when needed
 	}
-	return readHead(c, r.Method, dst)
+	dst := w.Header()
+	relay := r.ProtoAtLeast(1, 1) && !(bodyRunning && len(r.Header["Expect"]) > 0)
+	for n := 0; ; n++ {
+		head, err := readHead(c, r.Method, dst)
+		if err != nil || head.status >= 200 || head.status == http.StatusSwitchingProtocols {
+			return head, err
+		}
+		if n == maxInterim {
+			return head, fmt.Errorf("more than %d interim responses: %w", maxInterim, errBadResponse)
+		}
+		if relay {
+			w.WriteHeader(head.status)
+		}
+		clear(dst) // the interim fields are not the final response's
+	}
 }
 
 // fail counts a failed attempt and, unless it will be retried, answers the
@@ -172,6 +219,7 @@ func (t *Target) readResponse(c *upConn, r *http.Request, start time.Time, dst h
 // nothing and the attempt is not counted as a request.
 func (t *Target) fail(w http.ResponseWriter, r *http.Request, err error, retry bool) bool {
 	if r.Context().Err() != nil {
+		t.svc.clientErrors.Add(1)
 		return false
 	}
 	t.stats.transport.Add(1)

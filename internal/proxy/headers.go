@@ -57,6 +57,9 @@ func requestURI(r *http.Request, strip string) string {
 		return "*"
 	}
 	path := r.URL.EscapedPath()
+	if path == "" {
+		path = "/" // absolute-form without a path, or an opaque URI
+	}
 	if strip != "" {
 		path = strings.TrimPrefix(path, strip)
 		if !strings.HasPrefix(path, "/") {
@@ -72,6 +75,7 @@ func requestURI(r *http.Request, strip string) string {
 // headOptions carries what writeHead needs besides the request.
 type headOptions struct {
 	uri           string
+	length        int64  // body length to announce: > 0 Content-Length, < 0 chunked, 0 none
 	upgrade       string // protocol to request an upgrade to, or ""
 	previewHeader string // header consumed by the proxy, not forwarded
 	trust         bool   // Options.TrustForwardedHeaders
@@ -79,8 +83,9 @@ type headOptions struct {
 
 // writeHead writes r's request line and headers for the target: hop-by-hop
 // headers and Expect are dropped (net/http already answered any
-// "100-continue" when the body is read), framing is re-derived from
-// r.ContentLength, Host passes through, and X-Forwarded-* are set. net/http
+// "100-continue" when the body is read), framing is the proxy's own
+// (ho.length: a buffered chunked body goes with a Content-Length), Host
+// passes through, and X-Forwarded-* are set. net/http
 // validated every name and value, so none can inject a line.
 func writeHead(bw *bufio.Writer, r *http.Request, ho headOptions) {
 	bw.WriteString(r.Method)
@@ -112,16 +117,16 @@ func writeHead(bw *bufio.Writer, r *http.Request, ho headOptions) {
 		writeField(bw, "Upgrade", ho.upgrade)
 	}
 	switch {
-	case r.ContentLength > 0:
+	case ho.length > 0:
 		bw.WriteString("Content-Length: ")
-		bw.WriteString(strconv.FormatInt(r.ContentLength, 10))
+		bw.WriteString(strconv.FormatInt(ho.length, 10))
 		bw.WriteString("\r\n")
-	case r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody:
+	case ho.length < 0:
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
 	case r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch:
 		bw.WriteString("Content-Length: 0\r\n")
 	}
-	if len(r.Trailer) > 0 {
+	if len(r.Trailer) > 0 && ho.length < 0 {
 		for k := range r.Trailer {
 			writeField(bw, "Trailer", k)
 		}

@@ -23,7 +23,7 @@ type front struct {
 func newFront(t testing.TB, opts Options) *front {
 	t.Helper()
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		opts.Logger = discardLogger()
 	}
 	p := New(opts)
 	srv := httptest.NewServer(p)
@@ -126,3 +126,5 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 }
 
 func trimNL(s string) string { return strings.TrimSuffix(s, "\n") }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

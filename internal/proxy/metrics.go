@@ -16,6 +16,9 @@ var (
 	descDuration = prometheus.NewDesc("hotswap_request_duration_seconds",
 		"Time from picking a version until its response headers arrived.",
 		[]string{"service", "version"}, nil)
+	descClientErrors = prometheus.NewDesc("hotswap_client_errors_total",
+		"Requests of a service that failed because of their client (malformed or broken-off body, body timeout, client gone); kept out of every version's figures.",
+		[]string{"service"}, nil)
 	descInflight = prometheus.NewDesc("hotswap_inflight",
 		"Requests, streams and upgraded connections a version is serving now.",
 		[]string{"service", "version"}, nil)
@@ -39,6 +42,7 @@ func (collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descUpstreamErrors
 	ch <- descDuration
 	ch <- descInflight
+	ch <- descClientErrors
 }
 
 // versionTotals sums the targets of one service and version.
@@ -49,6 +53,7 @@ type versionTotals struct {
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.p.servicesSnapshot() {
+		ch <- prometheus.MustNewConstMetric(descClientErrors, prometheus.CounterValue, float64(s.ClientErrors()), s.name)
 		var order []string
 		byVersion := map[string]*versionTotals{}
 		for _, t := range s.allTargets() {

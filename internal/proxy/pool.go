@@ -5,15 +5,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
-
-// probeAfter is how long a pooled connection may sit idle before it is
-// checked for a close from the target's side before reuse. Connections in
-// steady use skip the check; ones idle longer are the ones a server's idle
-// timeout or a restart may have closed.
-const probeAfter = time.Second
 
 // upConn is one HTTP/1.1 connection to a target. It is owned by exactly one
 // request at a time, or by the pool while idle.
@@ -26,7 +22,12 @@ type upConn struct {
 	reused    bool      // taken from the pool rather than freshly dialled
 	idleSince time.Time // set when put in the pool
 	armed     time.Time // read deadline in force, zero when none
-	closeOnce sync.Once
+	// clientFailed is set by the request body writer when reading the
+	// client failed, before it closes the connection.
+	clientFailed atomic.Bool
+	closeOnce    sync.Once
+
+	peek *peeker // probes the idle connection before reuse (connAlive)
 
 	// Parsing buffers reused across the responses of this connection.
 	scratch []byte  // header values of the current response
@@ -79,16 +80,19 @@ func (e *dialError) Error() string { return e.err.Error() }
 func (e *dialError) Unwrap() error { return e.err }
 
 // connPool keeps idle keep-alive connections to one target, most recently
-// used first. mu guards idle and closed; it is held only to push or pop.
+// used first. mu guards idle, closed and reaping; it is held only to push or
+// pop, and by the reaper.
 type connPool struct {
 	t        *Target
 	dialer   net.Dialer
 	max      int
 	idleTime time.Duration
 
-	mu     sync.Mutex
-	idle   []*upConn
-	closed bool
+	mu      sync.Mutex
+	idle    []*upConn // oldest at the bottom
+	closed  bool
+	reaping bool        // reaper is armed; cleared when the pool empties
+	reaper  *time.Timer // closes connections idle longer than idleTime
 }
 
 func (p *connPool) init(t *Target, o Options) {
@@ -98,11 +102,15 @@ func (p *connPool) init(t *Target, o Options) {
 	p.idleTime = o.IdleConnTimeout
 }
 
-// get returns a pooled connection that still looks alive, or dials one.
-// fresh skips the pool (used for a retry after a stale connection). probe
-// checks even a recently used connection for a close by the target, for
-// requests that could not be replayed if it turned out stale.
-func (p *connPool) get(ctx context.Context, now time.Time, fresh, probe bool) (*upConn, error) {
+// get returns a pooled connection that is provably clean, or dials one.
+// fresh skips the pool (used for a retry after a stale connection). Every
+// pooled connection is probed before reuse, however recently it was used:
+// one the target closed reads as EOF, and one holding bytes nobody asked
+// for (a second response after a short Content-Length, a body after a HEAD
+// answer, the answer to an unread request body the target parsed as a
+// request) is out of step with its requests. Either is closed. The probe is
+// one non-blocking syscall.
+func (p *connPool) get(ctx context.Context, now time.Time, fresh bool) (*upConn, error) {
 	for !fresh {
 		p.mu.Lock()
 		n := len(p.idle)
@@ -114,7 +122,7 @@ func (p *connPool) get(ctx context.Context, now time.Time, fresh, probe bool) (*
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		if idle := now.Sub(c.idleSince); idle > p.idleTime || ((probe || idle > probeAfter) && !connAlive(c)) {
+		if now.Sub(c.idleSince) > p.idleTime || !connAlive(c) {
 			c.Close()
 			continue
 		}
@@ -132,6 +140,7 @@ func (p *connPool) dial(ctx context.Context) (*upConn, error) {
 	c := &upConn{Conn: nc, t: p.t}
 	c.br = bufio.NewReaderSize(c, 8<<10)
 	c.bw = bufio.NewWriterSize(nc, 4<<10)
+	c.initPeek()
 	if !p.t.track(c) {
 		nc.Close()
 		return nil, &dialError{err: fmt.Errorf("dial %s: target was shut down", p.t.addr)}
@@ -139,10 +148,15 @@ func (p *connPool) dial(ctx context.Context) (*upConn, error) {
 	return c, nil
 }
 
-// put returns a connection whose last exchange completed cleanly, idle
+// put returns a connection whose last exchange was framed exactly, idle
 // since about now (a time the caller already had). It closes it instead
-// when the pool is full or closed.
+// when anything is left in its read buffer (bytes past the end of the
+// response), or when the pool is full or closed.
 func (p *connPool) put(c *upConn, now time.Time) {
+	if c.br.Buffered() > 0 {
+		c.Close()
+		return
+	}
 	c.idleSince = now
 	p.mu.Lock()
 	if p.closed || len(p.idle) >= p.max {
@@ -151,16 +165,38 @@ func (p *connPool) put(c *upConn, now time.Time) {
 		return
 	}
 	p.idle = append(p.idle, c)
-	// The oldest connection sits at the bottom of the stack; drop it once
-	// expired so a burst does not keep sockets open forever.
-	var old *upConn
-	if len(p.idle) > 1 && c.idleSince.Sub(p.idle[0].idleSince) > p.idleTime {
-		old = p.idle[0]
-		p.idle = append(p.idle[:0], p.idle[1:]...)
+	if !p.reaping {
+		p.reaping = true
+		if p.reaper == nil {
+			p.reaper = time.AfterFunc(p.idleTime, p.reap)
+		} else {
+			p.reaper.Reset(p.idleTime)
+		}
 	}
 	p.mu.Unlock()
-	if old != nil {
-		old.Close()
+}
+
+// reap closes the connections idle for longer than idleTime, so a target
+// that saw a burst and then no traffic does not keep its sockets open. It
+// runs on the reaper timer while the pool holds connections and re-arms
+// itself for when the oldest remaining one expires.
+func (p *connPool) reap() {
+	now := time.Now()
+	p.mu.Lock()
+	n := 0
+	for n < len(p.idle) && now.Sub(p.idle[n].idleSince) >= p.idleTime {
+		n++
+	}
+	expired := slices.Clone(p.idle[:n])
+	p.idle = slices.Delete(p.idle, 0, n)
+	if len(p.idle) > 0 && !p.closed {
+		p.reaper.Reset(max(p.idle[0].idleSince.Add(p.idleTime).Sub(now), time.Millisecond))
+	} else {
+		p.reaping = false
+	}
+	p.mu.Unlock()
+	for _, c := range expired {
+		c.Close()
 	}
 }
 
@@ -180,6 +216,9 @@ func (p *connPool) closeIdle() {
 func (p *connPool) close() {
 	p.mu.Lock()
 	p.closed = true
+	if p.reaper != nil {
+		p.reaper.Stop()
+	}
 	p.mu.Unlock()
 	p.closeIdle()
 }

@@ -32,6 +32,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,7 +40,8 @@ import (
 )
 
 // DefaultHealthPath is the reserved path that answers 200 "ok" on any host
-// while the proxy runs; point the external load balancer at it.
+// while the proxy runs: liveness. A load balancer choosing where to route
+// should use Options.ReadyPath instead.
 const DefaultHealthPath = "/_hotswap/up"
 
 // Errors SetService returns; callers branch on them with errors.Is.
@@ -57,6 +59,24 @@ type Options struct {
 	// HealthPath answers 200 "ok" on every host, independent of services.
 	// Default DefaultHealthPath. Must start with "/".
 	HealthPath string
+	// ReadyPath, when set, answers 200 "ready" on every host while each
+	// service in ReadyServices has a live target that is not draining,
+	// and 503 naming the services that have none otherwise: the path to
+	// give a load balancer, unlike HealthPath, which is pure liveness.
+	// Default "" (not served).
+	ReadyPath string
+	// ReadyServices names the services ReadyPath requires; nil means every
+	// service set with SetService. A named service that does not exist is
+	// not ready.
+	ReadyServices []string
+	// AccessLog, when set, receives one JSON line per request: time, host,
+	// method, path, status, bytes, duration_ms, service, version,
+	// request_id, remote. Default nil (off).
+	AccessLog io.Writer
+	// NoRequestID turns off request ids. By default every request carries
+	// X-Request-Id to the app and back to the client: the client's own
+	// when it is a sane token, else a generated one.
+	NoRequestID bool
 	// Logger receives transport errors (debug) and forced drains (warn).
 	// Default: slog.Default().
 	Logger *slog.Logger
@@ -69,7 +89,7 @@ type Options struct {
 	// proxy_read_timeout); negative disables it.
 	ResponseHeaderTimeout time.Duration
 	// IdleConnTimeout closes pooled keep-alive connections to a target that
-	// were unused this long. Default 90s.
+	// were unused this long, whether or not traffic continues. Default 90s.
 	IdleConnTimeout time.Duration
 	// MaxIdleConnsPerTarget caps pooled keep-alive connections per target.
 	// Default 512.
@@ -79,6 +99,26 @@ type Options struct {
 	// a load balancer you control sits in front; by default the three
 	// headers are replaced with what this proxy saw.
 	TrustForwardedHeaders bool
+	// ReadHeaderTimeout bounds how long a client may take to send its
+	// request line and headers; set on the public server by
+	// ConfigureServer. Default 10s.
+	ReadHeaderTimeout time.Duration
+	// ClientIdleTimeout closes a client's keep-alive connection idle this
+	// long between requests; set by ConfigureServer. Default 120s.
+	ClientIdleTimeout time.Duration
+	// RequestBufferSize is the largest request body read whole from the
+	// client before a target is picked and an upstream connection taken, so
+	// that clients trickling their uploads hold no backend connection.
+	// Larger bodies stream. Default 64 KiB; negative disables buffering.
+	RequestBufferSize int64
+	// ClientBodyTimeout bounds each read of a request body from the client
+	// (the wait between two pieces of it); on expiry the client gets 400
+	// and the connection is closed. Default 60s; negative disables it.
+	ClientBodyTimeout time.Duration
+	// SendTimeout bounds each write of a response body to the client (the
+	// wait for a slow or stalled reader to make room); on expiry the
+	// client's connection is closed. Default 60s; negative disables it.
+	SendTimeout time.Duration
 	// RetainDrained is how many drained targets per service stay visible to
 	// the metrics collector, so their final counts get scraped. Default 8.
 	RetainDrained int
@@ -103,6 +143,21 @@ func (o Options) withDefaults() Options {
 	if o.MaxIdleConnsPerTarget <= 0 {
 		o.MaxIdleConnsPerTarget = 512
 	}
+	if o.ReadHeaderTimeout <= 0 {
+		o.ReadHeaderTimeout = 10 * time.Second
+	}
+	if o.ClientIdleTimeout <= 0 {
+		o.ClientIdleTimeout = 120 * time.Second
+	}
+	if o.RequestBufferSize == 0 {
+		o.RequestBufferSize = 64 << 10
+	}
+	if o.ClientBodyTimeout == 0 {
+		o.ClientBodyTimeout = 60 * time.Second
+	}
+	if o.SendTimeout == 0 {
+		o.SendTimeout = 60 * time.Second
+	}
 	if o.RetainDrained <= 0 {
 		o.RetainDrained = 8
 	}
@@ -122,6 +177,9 @@ type Proxy struct {
 	// on the request path.
 	mu       sync.Mutex
 	services map[string]*serviceEntry
+
+	// access is the access log, nil when off.
+	access *accessLog
 
 	// testBeforeRetry, set only by tests before traffic starts, runs
 	// between a failed attempt and its retry.
@@ -145,7 +203,7 @@ func New(opts Options) *Proxy {
 	if !strings.HasPrefix(opts.HealthPath, "/") {
 		panic(fmt.Sprintf("proxy: health path %q must start with /", opts.HealthPath))
 	}
-	p := &Proxy{opts: opts, services: map[string]*serviceEntry{}}
+	p := &Proxy{opts: opts, services: map[string]*serviceEntry{}, access: newAccessLog(opts.AccessLog)}
 	p.table.Store(&routeTable{})
 	return p
 }
@@ -232,14 +290,43 @@ func (p *Proxy) servicesSnapshot() []*Service {
 	return out
 }
 
-// ServeHTTP answers the health path, routes by host and prefix, and
-// forwards to the chosen service.
+// ServeHTTP arms the send timeout, gives the request its id, and logs it
+// (when the access log is on) around route.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	send := p.armSend(w, now)
+	var id []string
+	if !p.opts.NoRequestID {
+		id = []string{requestID(r)}
+		r.Header[requestIDHeader] = id
+		w.Header()[requestIDHeader] = id
+	}
+	if p.access != nil {
+		rec := &recorder{ResponseWriter: w}
+		w = rec
+		defer func() {
+			var rid string
+			if id != nil {
+				rid = id[0]
+			}
+			p.access.write(r, rec, now, rid)
+		}()
+	}
+	p.route(w, r, &send)
+}
+
+// route answers the health and readiness paths, routes by host and
+// prefix, and forwards to the chosen service.
+func (p *Proxy) route(w http.ResponseWriter, r *http.Request, send *sendDeadline) {
 	if r.URL.Path == p.opts.HealthPath {
 		h := w.Header()
 		h["Content-Type"] = textPlain
 		h["Cache-Control"] = noStore
 		io.WriteString(w, "ok\n")
+		return
+	}
+	if r.URL.Path == p.opts.ReadyPath && p.opts.ReadyPath != "" {
+		p.serveReady(w)
 		return
 	}
 	if r.Method == http.MethodConnect {
@@ -251,7 +338,42 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		plainError(w, http.StatusNotFound, fmt.Sprintf("hotswap: no service is configured for host %q and path %q\n", r.Host, r.URL.Path))
 		return
 	}
-	svc.serve(w, r)
+	svc.serve(w, r, send)
+}
+
+// serveReady answers the readiness path: 200 when every required service
+// has a live target that is not draining, else 503 with the names of
+// those that have none.
+func (p *Proxy) serveReady(w http.ResponseWriter) {
+	var missing []string
+	p.mu.Lock()
+	names := p.opts.ReadyServices
+	if names == nil {
+		names = make([]string, 0, len(p.services))
+		for name := range p.services {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+	}
+	for _, name := range names {
+		e := p.services[name]
+		if e == nil {
+			missing = append(missing, name)
+			continue
+		}
+		if t := e.svc.live.Load(); t == nil || t.Draining() {
+			missing = append(missing, name)
+		}
+	}
+	p.mu.Unlock()
+	if len(missing) > 0 || len(names) == 0 {
+		plainError(w, http.StatusServiceUnavailable, "not ready: no live version of "+strings.Join(missing, ", ")+"\n")
+		return
+	}
+	h := w.Header()
+	h["Content-Type"] = textPlain
+	h["Cache-Control"] = noStore
+	io.WriteString(w, "ready\n")
 }
 
 // Header values shared by every response we write ourselves; never mutated.

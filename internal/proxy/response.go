@@ -59,24 +59,45 @@ type field struct {
 }
 
 // readHead reads one response head from c into dst (the client's header
-// map), leaving out hop-by-hop fields. Interim 1xx responses other than
-// 101 are skipped. On error dst is untouched.
+// map), leaving out hop-by-hop fields. An interim 1xx response other than
+// 101 is returned like a final one (status < 200, bodyNone): the caller
+// relays it and reads the next head. A Content-Length that is invalid or
+// conflicts with another one fails with errBadResponse (RFC 9112 §6.3):
+// nothing after such a head can be framed, so the connection is unusable.
+// On error dst is untouched.
 func readHead(c *upConn, method string, dst http.Header) (respHead, error) {
-	for {
-		h, fields, err := parseHead(c)
-		if err != nil {
-			return respHead{}, err
-		}
-		switch {
-		case h.status == http.StatusSwitchingProtocols:
-			h.header101 = http.Header{}
-			h.applyFields(c, method, fields, h.header101)
-			return h, nil
-		case h.status >= 200:
-			h.applyFields(c, method, fields, dst)
-			return h, nil
-		}
+	h, fields, err := parseHead(c)
+	if err != nil {
+		return respHead{}, err
 	}
+	if err := checkLength(fields, c.scratch); err != nil {
+		return respHead{}, err
+	}
+	if h.status == http.StatusSwitchingProtocols {
+		h.header101 = http.Header{}
+		dst = h.header101
+	}
+	h.applyFields(c, method, fields, dst)
+	return h, nil
+}
+
+// checkLength refuses a head whose Content-Length fields are not one
+// valid, non-negative decimal number (a list of equal values counts as
+// one). A Transfer-Encoding does not excuse a malformed length: a sender
+// that writes one cannot be trusted to frame anything.
+func checkLength(fields []field, scratch []byte) error {
+	n := int64(-1)
+	for _, f := range fields {
+		if f.key != "Content-Length" {
+			continue
+		}
+		m, ok := parseLength(string(scratch[f.start:f.end]))
+		if !ok || (n >= 0 && m != n) {
+			return fmt.Errorf("invalid or conflicting Content-Length %q: %w", clip(scratch[f.start:f.end]), errBadResponse)
+		}
+		n = m
+	}
+	return nil
 }
 
 // parseHead reads the status line and fields into c.scratch.
@@ -137,7 +158,7 @@ func (h *respHead) applyFields(c *upConn, method string, fields []field, dst htt
 	vals := make([]string, len(fields))
 	var connBuf [2]string
 	connection := connBuf[:0]
-	length, lengthSeen, lengthBad, te := int64(-1), false, false, ""
+	length, lengthSeen, te := int64(-1), false, ""
 	for i, f := range fields {
 		v := all[f.start:f.end]
 		vals[i] = v
@@ -145,11 +166,8 @@ func (h *respHead) applyFields(c *upConn, method string, fields []field, dst htt
 		case "Connection":
 			connection = append(connection, v)
 		case "Content-Length":
-			n, ok := parseLength(v)
-			if !ok || (lengthSeen && n != length) {
-				lengthBad = true
-			}
-			length, lengthSeen = n, true
+			length, _ = parseLength(v) // checkLength vetted every value
+			lengthSeen = true
 		case "Transfer-Encoding":
 			te = v
 		case "Upgrade":
@@ -177,10 +195,8 @@ func (h *respHead) applyFields(c *upConn, method string, fields []field, dst htt
 		if lengthSeen {
 			h.close = true
 		}
-	case lengthSeen && !lengthBad:
-		h.mode, h.length = bodyLength, length
 	case lengthSeen:
-		h.mode, h.close = bodyClose, true // unusable lengths: relay until close
+		h.mode, h.length = bodyLength, length
 	default:
 		h.mode, h.close = bodyClose, true
 	}
@@ -188,7 +204,7 @@ func (h *respHead) applyFields(c *upConn, method string, fields []field, dst htt
 		h.close = true
 	}
 
-	passLength := lengthSeen && !lengthBad && te == ""
+	passLength := lengthSeen && te == ""
 	for i, f := range fields {
 		switch {
 		case f.key == "Trailer":

@@ -73,8 +73,7 @@ func TestReadHead(t *testing.T) {
 			status: 200, mode: bodyNone, length: -1, header: http.Header{"Content-Length": {"100"}},
 		},
 		{
-			name: "204 and interim 100 and 103", raw: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" +
-				"HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n",
+			name: "204", raw: "HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n",
 			status: 204, mode: bodyNone, length: -1, header: http.Header{"X-A": {"1"}},
 		},
 		{
@@ -168,9 +167,13 @@ func TestReadHeadRejects(t *testing.T) {
 	if _, err := io.ReadAll(&b); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("short body: err = %v, want unexpected EOF", err)
 	}
-	// Conflicting lengths are not trusted: the body runs to the close.
-	h, err = readHead(rawConn("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"), http.MethodGet, http.Header{})
-	if err != nil || h.mode != bodyClose || !h.close {
-		t.Errorf("conflicting lengths: %+v %v", h, err)
+	// Invalid or conflicting lengths cannot frame anything: refused.
+	for _, cl := range []string{"Content-Length: 3\r\nContent-Length: 4", "Content-Length: 3, 4",
+		"Content-Length: +3", "Content-Length: -1", "Content-Length: 3x", "Content-Length: ",
+		"Transfer-Encoding: chunked\r\nContent-Length: x"} {
+		raw := "HTTP/1.1 200 OK\r\n" + cl + "\r\n\r\n"
+		if _, err := readHead(rawConn(raw), http.MethodGet, http.Header{}); !errors.Is(err, errBadResponse) {
+			t.Errorf("%q: err = %v, want errBadResponse", cl, err)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -229,5 +230,50 @@ func TestForwardedHeaders(t *testing.T) {
 	}
 	if g := resp.Header.Get("X-Hotswap-Version"); g != "v1" {
 		t.Errorf("VersionHeader on: X-Hotswap-Version = %q, want v1", g)
+	}
+}
+
+// TestReadiness: the liveness path answers 200 whatever the services'
+// state; the readiness path only while every required service has a live
+// version that is not draining.
+func TestReadiness(t *testing.T) {
+	f := newFront(t, Options{ReadyPath: "/_hotswap/ready"})
+	ready := func() int {
+		code, _ := f.get(t, "any.host", "/_hotswap/ready")
+		return code
+	}
+	if code := ready(); code != http.StatusServiceUnavailable {
+		t.Errorf("no services: ready = %d, want 503", code)
+	}
+	web := f.service(t, "web", "web.test", "", ServiceOptions{})
+	api := f.service(t, "api", "api.test", "", ServiceOptions{})
+	if code, _ := f.get(t, "any.host", DefaultHealthPath); code != 200 {
+		t.Errorf("liveness with no live version = %d, want 200", code)
+	}
+	if code := ready(); code != http.StatusServiceUnavailable {
+		t.Errorf("no live versions: ready = %d, want 503", code)
+	}
+	v1 := target(t, web, "v1", backend(t, "v1", nil))
+	web.Switch(v1)
+	if code := ready(); code != http.StatusServiceUnavailable {
+		t.Errorf("api not live: ready = %d, want 503", code)
+	}
+	api.Switch(target(t, api, "a1", backend(t, "a1", nil)))
+	if code := ready(); code != 200 {
+		t.Errorf("both live: ready = %d, want 200", code)
+	}
+	web.Switch(nil)
+	v1.Drain(context.Background())
+	if code := ready(); code != http.StatusServiceUnavailable {
+		t.Errorf("web has no live version: ready = %d, want 503", code)
+	}
+
+	// Only the services named count.
+	g := newFront(t, Options{ReadyPath: "/ready", ReadyServices: []string{"api"}})
+	g.service(t, "web", "web.test", "", ServiceOptions{})
+	a := g.service(t, "api", "api.test", "", ServiceOptions{})
+	a.Switch(target(t, a, "a1", backend(t, "a1", nil)))
+	if code, _ := g.get(t, "x", "/ready"); code != 200 {
+		t.Errorf("api live, web not required: ready = %d, want 200", code)
 	}
 }

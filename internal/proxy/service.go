@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	crand "crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"slices"
@@ -23,8 +25,10 @@ type ServiceOptions struct {
 	// PreviewCookie does the same as PreviewHeader for browsers. Default
 	// "hotswap_preview".
 	PreviewCookie string
-	// PreviewValue, when set, is the value the preview header or cookie must
-	// carry (compared in constant time); when empty any value will do.
+	// PreviewValue is the secret the preview header or cookie must carry
+	// (compared in constant time) to reach a preview target. When empty,
+	// SetPreview generates a fresh random one for each preview and returns
+	// it. A preview is never reachable without a secret.
 	PreviewValue string
 	// VersionHeader adds "X-Hotswap-Version: <version>" to responses. Off by
 	// default so nothing internal leaks; tests and demos turn it on.
@@ -55,7 +59,12 @@ type Service struct {
 	cfg     atomic.Pointer[serviceConfig]
 	live    atomic.Pointer[Target]
 	canary  atomic.Pointer[canarySplit]
-	preview atomic.Pointer[Target]
+	preview atomic.Pointer[previewRoute]
+
+	// clientErrors counts requests that failed because of their client
+	// (malformed or broken-off body, body timeout, client gone before the
+	// answer): never a target's fault, so never in a target's Stats.
+	clientErrors atomic.Uint64
 
 	// mu guards targets and retired, the lists the metrics collector
 	// reads: targets created and not yet drained, and the most recently
@@ -90,6 +99,13 @@ func (s *Service) Switch(t *Target) (previous *Target) {
 	return s.live.Swap(t)
 }
 
+// ClientErrors is the number of requests that failed because of their
+// client: a malformed or broken-off request body, a body that did not
+// arrive within the client body timeout, or a client that went away before
+// its answer. They are answered 400 (or not at all) and kept out of every
+// version's statistics, so a hostile client cannot fail a deploy.
+func (s *Service) ClientErrors() uint64 { return s.clientErrors.Load() }
+
 // Live returns the live target, or nil.
 func (s *Service) Live() *Target { return s.live.Load() }
 
@@ -122,18 +138,52 @@ func (s *Service) Canary() (*Target, float64) {
 	return c.target, float64(c.threshold) * 100 / bucketScale
 }
 
-// SetPreview routes requests carrying the preview header or cookie to t,
-// and only to t. It panics if t belongs to another service.
-func (s *Service) SetPreview(t *Target) {
+// previewRoute is an immutable preview setting: requests carrying secret
+// in the preview header or cookie go to target.
+type previewRoute struct {
+	target *Target
+	secret string
+}
+
+// SetPreview routes requests that carry the preview secret in the preview
+// header or cookie to t, and only to t, and returns the secret: the
+// service's PreviewValue, or else a fresh random one (128 bits, hex) valid
+// until the next SetPreview. It panics if t belongs to another service.
+func (s *Service) SetPreview(t *Target) (secret string) {
 	s.own(t)
-	s.preview.Store(t)
+	if t == nil {
+		s.preview.Store(nil)
+		return ""
+	}
+	secret = s.cfg.Load().PreviewValue
+	if secret == "" {
+		var b [16]byte
+		crand.Read(b[:])
+		secret = hex.EncodeToString(b[:])
+	}
+	s.preview.Store(&previewRoute{target: t, secret: secret})
+	return secret
 }
 
 // ClearPreview makes preview requests go where any other request goes.
 func (s *Service) ClearPreview() { s.preview.Store(nil) }
 
 // Preview returns the preview target, or nil.
-func (s *Service) Preview() *Target { return s.preview.Load() }
+func (s *Service) Preview() *Target {
+	if pv := s.preview.Load(); pv != nil {
+		return pv.target
+	}
+	return nil
+}
+
+// PreviewSecret returns the secret that reaches the preview target, or ""
+// when there is none. Show it only to callers allowed to deploy.
+func (s *Service) PreviewSecret() string {
+	if pv := s.preview.Load(); pv != nil {
+		return pv.secret
+	}
+	return ""
+}
 
 func (s *Service) own(t *Target) {
 	if t != nil && t.svc != s {
@@ -164,8 +214,8 @@ func (s *Service) pick(r *http.Request, o *serviceConfig) (t *Target, stick int)
 
 // choose applies preview, then canary, then live; see split.go.
 func (s *Service) choose(r *http.Request, o *serviceConfig) (*Target, int) {
-	if pv := s.preview.Load(); pv != nil && wantsPreview(r, o) {
-		return pv, -1
+	if pv := s.preview.Load(); pv != nil && wantsPreview(r, o, pv.secret) {
+		return pv.target, -1
 	}
 	if c := s.canary.Load(); c != nil {
 		b, fromCookie := clientBucket(r, o.StickyCookie)

@@ -35,18 +35,18 @@ func stickyCookie(name string, b int) string {
 	return name + "=" + strconv.Itoa(b) + "; Path=/; Max-Age=86400; HttpOnly; SameSite=Lax"
 }
 
-// wantsPreview reports whether r asks for the preview target through the
-// configured header or cookie (with the configured value, if any).
-func wantsPreview(r *http.Request, o *serviceConfig) bool {
-	if vs := r.Header[o.PreviewHeader]; len(vs) > 0 && valueMatches(vs[0], o.PreviewValue) {
+// wantsPreview reports whether r carries the preview secret in the
+// configured header or cookie. The secret is never empty.
+func wantsPreview(r *http.Request, o *serviceConfig, secret string) bool {
+	if vs := r.Header[o.PreviewHeader]; len(vs) > 0 && secretMatches(vs[0], secret) {
 		return true
 	}
 	v, ok := cookieValue(r, o.PreviewCookie)
-	return ok && valueMatches(v, o.PreviewValue)
+	return ok && secretMatches(v, secret)
 }
 
-func valueMatches(got, want string) bool {
-	return want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+func secretMatches(got, want string) bool {
+	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
 // cookieValue finds one cookie without parsing (and allocating) them all as

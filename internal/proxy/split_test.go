@@ -149,35 +149,64 @@ func TestCanarySticky(t *testing.T) {
 	}
 }
 
-// TestPreview: the preview header or cookie reaches the preview target and
-// nothing else does; a configured value must match.
+// TestPreview: only the preview secret, in the header or the cookie,
+// reaches the preview target; without a configured secret a random one is
+// generated per preview, and any other value (or none) does not reach it.
 func TestPreview(t *testing.T) {
+	const generated = "<generated>"
 	for _, tc := range []struct {
 		name, value string
-		hdr         http.Header
+		hdr         string // header value; generated = the secret SetPreview returned
 		cookie      string
 		want        string
 	}{
-		{"header any value", "", http.Header{"X-Hotswap-Preview": {"1"}}, "", "v3"},
-		{"cookie any value", "", nil, "a=b; hotswap_preview=yes", "v3"},
-		{"nothing", "", nil, "a=b", "v1"},
-		{"header right value", "s3cret", http.Header{"X-Hotswap-Preview": {"s3cret"}}, "", "v3"},
-		{"header wrong value", "s3cret", http.Header{"X-Hotswap-Preview": {"guess"}}, "", "v1"},
-		{"cookie right value", "s3cret", nil, "hotswap_preview=s3cret", "v3"},
-		{"cookie wrong value", "s3cret", nil, "hotswap_preview=1", "v1"},
+		{"header generated secret", "", generated, "", "v3"},
+		{"cookie generated secret", "", "", generated, "v3"},
+		{"header any value without a configured secret", "", "1", "", "v1"},
+		{"cookie any value without a configured secret", "", "", "yes", "v1"},
+		{"empty header", "", "", "", "v1"},
+		{"header configured secret", "s3cret-s3cret-s3cret", "s3cret-s3cret-s3cret", "", "v3"},
+		{"header wrong value", "s3cret-s3cret-s3cret", "guess", "", "v1"},
+		{"cookie configured secret", "s3cret-s3cret-s3cret", "", "s3cret-s3cret-s3cret", "v3"},
+		{"cookie wrong value", "s3cret-s3cret-s3cret", "", "1", "v1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFront(t, Options{})
 			s := f.service(t, "web", "example.com", "", ServiceOptions{PreviewValue: tc.value})
 			s.Switch(target(t, s, "v1", backend(t, "v1", nil)))
-			s.SetPreview(target(t, s, "v3", backend(t, "v3", nil)))
-			if got, _ := splitGet(t, f, tc.cookie, tc.hdr); got != tc.want {
+			secret := s.SetPreview(target(t, s, "v3", backend(t, "v3", nil)))
+			if secret == "" || (tc.value != "" && secret != tc.value) || s.PreviewSecret() != secret {
+				t.Fatalf("secret %q (PreviewSecret %q), configured %q", secret, s.PreviewSecret(), tc.value)
+			}
+			sub := func(v string) string {
+				if v == generated {
+					return secret
+				}
+				return v
+			}
+			var hdr http.Header
+			if tc.hdr != "" {
+				hdr = http.Header{"X-Hotswap-Preview": {sub(tc.hdr)}}
+			}
+			cookie := "a=b"
+			if tc.cookie != "" {
+				cookie += "; hotswap_preview=" + sub(tc.cookie)
+			}
+			if got, _ := splitGet(t, f, cookie, hdr); got != tc.want {
 				t.Fatalf("served by %s, want %s", got, tc.want)
 			}
 			s.ClearPreview()
-			if got, _ := splitGet(t, f, tc.cookie, tc.hdr); got != "v1" {
-				t.Fatalf("after ClearPreview served by %s, want v1", got)
+			if got, _ := splitGet(t, f, cookie, hdr); got != "v1" || s.PreviewSecret() != "" {
+				t.Fatalf("after ClearPreview served by %s (secret %q), want v1", got, s.PreviewSecret())
 			}
 		})
+	}
+	// Each preview gets its own generated secret.
+	f := newFront(t, Options{})
+	s := f.service(t, "web", "example.com", "", ServiceOptions{})
+	a := s.SetPreview(target(t, s, "v2", backend(t, "v2", nil)))
+	b := s.SetPreview(target(t, s, "v3", backend(t, "v3", nil)))
+	if a == b || len(a) != 32 {
+		t.Errorf("generated secrets %q and %q: want two different 32-hex-digit values", a, b)
 	}
 }

@@ -50,8 +50,10 @@ func (c *counters) record(status int, latency time.Duration) {
 // Stats is a snapshot of a target's counters since it was created.
 type Stats struct {
 	// Requests counts requests the target finished, whatever the outcome.
-	// Requests abandoned by their client before a response started are not
-	// counted.
+	// Requests abandoned by their client before a response started, and
+	// requests that failed because of their client (malformed or broken-off
+	// body, body timeout), are not counted here but in the service's
+	// ClientErrors.
 	Requests uint64
 	// Codes counts responses by status class as the client saw them:
 	// Codes[0] is 1xx (upgrades) … Codes[4] is 5xx, which includes the 502

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -16,9 +17,11 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }
 // copyBody streams the target's response body to the client. Streams (no
 // length known, or text/event-stream) are flushed after every read so that
 // events reach the client at once; other bodies ride net/http's buffering.
-// It returns the first read error from the target or write error to the
+// Each write may wait for the client at most SendTimeout (send). An event
+// stream given end stops cleanly between two events after a goodbye. It
+// returns the first read error from the target or write error to the
 // client; a clean end of body returns nil, nil.
-func copyBody(w http.ResponseWriter, body *bodyReader, stream bool) (upErr, clientErr error) {
+func copyBody(w http.ResponseWriter, body *bodyReader, stream bool, send *sendDeadline, end *streamEnd) (upErr, clientErr error) {
 	var rc *http.ResponseController
 	if stream {
 		rc = http.NewResponseController(w)
@@ -35,6 +38,7 @@ func copyBody(w http.ResponseWriter, body *bodyReader, stream bool) (upErr, clie
 	for {
 		n, err := body.Read(buf)
 		if n > 0 {
+			send.touch()
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return nil, werr
 			}
@@ -43,55 +47,60 @@ func copyBody(w http.ResponseWriter, body *bodyReader, stream bool) (upErr, clie
 					return nil, ferr
 				}
 			}
+			if end != nil && end.relayed(buf[:n]) {
+				return nil, nil // goodbye, between two events
+			}
 		}
-		switch err {
-		case nil:
-		case io.EOF:
+		switch {
+		case err == nil:
+		case err == io.EOF:
 			return nil, nil
+		case end != nil && end.bye.Load() && end.boundary.Load():
+			return nil, nil // goodbye closed the target's side between two events
 		default:
 			return err, nil
 		}
 	}
 }
 
-// writeBody sends the request body after the head. Large and chunked
-// bodies are sent from their own goroutine so that the response can be read
-// meanwhile: a target may answer (413, 401) before reading it all. On
-// failure it closes the connection so the target stops waiting for the
-// rest; a failure to read the client's body is marked by clientError.
-func writeBody(c *upConn, r *http.Request) error {
-	body := clientBody{r.Body}
+// writeBody sends the request body after the head. A body that streams
+// from the client is sent from its own goroutine so that the response can
+// be read meanwhile: a target may answer (413, 401) before reading it all.
+// On failure it closes the connection so the target stops waiting for the
+// rest; a failure to read the client's body (a clientError) is first
+// marked on the connection, so forward blames the client, not the target.
+func writeBody(c *upConn, b *reqBody, trailer http.Header) error {
 	var err error
-	if r.ContentLength > 0 {
-		_, err = io.CopyN(c.bw, body, r.ContentLength)
+	if b.length > 0 {
+		c.bw.Write(b.buf)
+		if b.rest != nil {
+			_, err = io.CopyN(c.bw, b.rest, b.length-int64(len(b.buf)))
+		}
 	} else {
-		err = writeChunked(c.bw, body, r.Trailer)
+		var rd io.Reader = bytes.NewReader(b.buf)
+		if b.rest != nil {
+			rd = io.MultiReader(rd, b.rest)
+		}
+		err = writeChunked(c.bw, rd, trailer)
 	}
 	if err == nil {
 		err = c.bw.Flush()
 	}
 	if err != nil {
+		if isClientError(err) {
+			c.clientFailed.Store(true)
+		}
 		c.Close()
 	}
 	return err
 }
 
-// clientBody marks errors reading the client's request body, so they are
+// clientError marks an error reading the client's request body, so it is
 // not blamed on the target.
-type clientBody struct{ r io.Reader }
-
 type clientError struct{ err error }
 
 func (e *clientError) Error() string { return "read request body: " + e.err.Error() }
 func (e *clientError) Unwrap() error { return e.err }
-
-func (b clientBody) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	if err != nil && err != io.EOF {
-		err = &clientError{err}
-	}
-	return n, err
-}
 
 func isClientError(err error) bool {
 	var ce *clientError

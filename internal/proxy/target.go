@@ -38,9 +38,10 @@ type Target struct {
 	// target (upstream connections and hijacked client connections), so a
 	// drain that runs out of time can close them. Taken on dial, close and
 	// hijack, never per request on a kept-alive connection.
-	mu     sync.Mutex
-	conns  map[io.Closer]struct{}
-	killed bool
+	mu        sync.Mutex
+	conns     map[io.Closer]struct{}
+	killed    bool
+	longLived map[goodbyer]struct{} // WebSockets and event streams, for sayGoodbye
 }
 
 // NewTarget registers a version listening at addr (host:port) with the
@@ -59,6 +60,7 @@ func (s *Service) NewTarget(version, addr string) (*Target, error) {
 		versionHdr: []string{version},
 		idle:       make(chan struct{}),
 		conns:      map[io.Closer]struct{}{},
+		longLived:  map[goodbyer]struct{}{},
 	}
 	t.pool.init(t, s.p.opts)
 	s.register(t)
@@ -103,9 +105,11 @@ func (t *Target) release() {
 // in flight (streams and upgraded connections included) have finished.
 // Call it after the service stopped naming the target (Switch,
 // ClearCanary, ClearPreview); requests that still pick it are re-routed.
-// If ctx ends first, Drain closes every remaining connection of the target,
-// waits briefly for the aborted requests to unwind, and returns ctx.Err()
-// wrapped. Either way the target is retired: its idle connections are
+// If ctx ends first, Drain says goodbye to WebSockets (a close frame with
+// code 1012 between two frames) and event streams (a clean end between two
+// events) and gives them a second to end; then it closes every remaining
+// connection of the target, waits briefly for the aborted requests to
+// unwind, and returns ctx.Err() wrapped. Either way the target is retired: its idle connections are
 // closed and the metrics keep it for a while. Drain may be called again; it
 // waits for the same condition.
 func (t *Target) Drain(ctx context.Context) error {
@@ -118,6 +122,17 @@ func (t *Target) Drain(ctx context.Context) error {
 	case <-t.idle:
 		return nil
 	case <-ctx.Done():
+	}
+	// Long-lived connections are first asked to end cleanly, so their
+	// clients reconnect at once instead of seeing a broken connection.
+	if t.sayGoodbye() > 0 {
+		grace := time.NewTimer(goodbyeGrace)
+		select {
+		case <-t.idle:
+			grace.Stop()
+			return fmt.Errorf("drain %s of %s: %w", t.version, t.svc.name, ctx.Err())
+		case <-grace.C:
+		}
 	}
 	n := t.closeAll()
 	t.svc.p.opts.Logger.Warn("drain deadline reached, closed remaining connections",

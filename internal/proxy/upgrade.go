@@ -33,6 +33,9 @@ func (t *Target) serveUpgrade(w http.ResponseWriter, r *http.Request, c *upConn,
 		return
 	}
 	defer t.untrack(cc)
+	// The send deadline armed for the request does not apply to the
+	// connection's new protocol, which may idle for hours.
+	cc.SetWriteDeadline(time.Time{})
 	t.stats.record(head.status, latency)
 
 	bw := brw.Writer
@@ -65,7 +68,15 @@ func (t *Target) serveUpgrade(w http.ResponseWriter, r *http.Request, c *upConn,
 		c.Close()
 		cc.Close()
 	}()
-	io.Copy(cc, c.br) // target → client, including bytes read with the 101
+	if strings.EqualFold(got, "websocket") {
+		// Followed frame by frame, so a drain can say goodbye.
+		ws := &wsRelay{client: cc}
+		t.trackLong(ws)
+		ws.pump(c.br) // target → client, including bytes read with the 101
+		t.untrackLong(ws)
+	} else {
+		io.Copy(cc, c.br)
+	}
 	c.Close()
 	cc.Close()
 	<-done

@@ -23,14 +23,11 @@ func wsBackend(version string) http.HandlerFunc {
 			io.WriteString(w, version+"\n")
 			return
 		}
-		sum := sha1.Sum([]byte(r.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-		conn, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
+		conn, brw, ok := wsAccept(w, r)
+		if !ok {
 			return
 		}
 		defer conn.Close()
-		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-			"Sec-WebSocket-Accept: " + base64.StdEncoding.EncodeToString(sum[:]) + "\r\n\r\n")
 		brw.Flush()
 		for {
 			line, err := brw.ReadString('\n')
@@ -41,6 +38,19 @@ func wsBackend(version string) http.HandlerFunc {
 			brw.Flush()
 		}
 	}
+}
+
+// wsAccept completes a WebSocket handshake on the backend side: it hijacks
+// the connection and buffers the 101 (the caller flushes it).
+func wsAccept(w http.ResponseWriter, r *http.Request) (net.Conn, *bufio.ReadWriter, bool) {
+	sum := sha1.Sum([]byte(r.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, nil, false
+	}
+	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Accept: " + base64.StdEncoding.EncodeToString(sum[:]) + "\r\n\r\n")
+	return conn, brw, true
 }
 
 // wsClient is the client end of an upgraded connection through the proxy.
