@@ -26,7 +26,23 @@ type deployment struct {
 	control  chan command // promote / abort, buffered
 	ctx      context.Context
 	approved bool // a promote during the last canary step; only the deployment's goroutine touches it
-	cancel   context.CancelFunc
+	// tookTraffic: a canary share reached the new version; only the
+	// deployment's goroutine touches it.
+	tookTraffic bool
+	cancel      context.CancelFunc
+	// endedBy says why the deployment was ended from outside (a rollback
+	// asked for while it ran); guarded by service.mu, set once.
+	endedBy string
+}
+
+// endLocked ends the deployment on behalf of a rollback: whatever it is
+// waiting on (health, preview, canary step, bake) returns at once. Called
+// with service.mu held.
+func (d *deployment) endLocked(why string) {
+	if d.endedBy == "" {
+		d.endedBy = why
+	}
+	d.cancel()
 }
 
 type command int
@@ -86,24 +102,48 @@ func (e *Engine) run(s *service, d *deployment) {
 		}
 		return nil
 	}); err != nil {
-		e.log.Error("mark release deploying", "release", d.rel, "err", err)
+		// Nothing has started; say so on the release (a fresh attempt)
+		// rather than leave it queued for a follower to wait on forever.
+		e.fail(d.rel, release.Aborted, "could not record that the "+string(d.kind)+" started, so nothing was started: "+err.Error())
+		e.notifyEvent(Notification{Kind: "failed", Service: s.spec.Name, Version: d.version, ReleaseID: d.rel, Actor: d.req.Source.Actor, Reason: err.Error()})
 		return
 	}
 	e.signalChange()
 	e.notifyEvent(Notification{Kind: "started", Service: s.spec.Name, Version: d.version, ReleaseID: d.rel, Actor: d.req.Source.Actor})
 	e.event(d.rel, "start", release.LevelInfo, fmt.Sprintf("%s %s %s", d.kind, s.spec.Name, d.version), 0)
 
-	var err error
 	if d.kind == KindRollback {
-		var flipped bool
-		flipped, err = e.flipToWarm(ctx, s, d)
-		if flipped || err != nil {
-			e.conclude(s, d, err)
-			return
+		s.mu.Lock()
+		w, old := s.warm, s.live
+		s.mu.Unlock()
+		if w != nil && w.version == d.version {
+			_, ok, err := e.warmRollback(ctx, s, d.rel, w)
+			if ok {
+				e.landed(s, d, old)
+				return
+			}
+			if err != nil {
+				e.conclude(s, d, err)
+				return
+			}
 		}
 	}
-	err = e.blueGreen(ctx, s, d)
-	e.conclude(s, d, err)
+	e.conclude(s, d, e.blueGreen(ctx, s, d))
+}
+
+// landed reports a deployment whose release went live.
+func (e *Engine) landed(s *service, d *deployment, old *slot) {
+	e.event(d.rel, "done", release.LevelInfo, fmt.Sprintf("%s %s %s is live", d.kind, s.spec.Name, d.version), time.Since(d.started))
+	kind := "succeeded"
+	if d.kind == KindRollback {
+		kind = "rolled_back"
+	}
+	prev := ""
+	if old != nil {
+		prev = old.version
+	}
+	e.notifyEvent(Notification{Kind: kind, Service: s.spec.Name, Version: d.version, PreviousVersion: prev,
+		ReleaseID: d.rel, Actor: d.req.Source.Actor, Duration: time.Since(d.started), Automatic: d.req.Source.Kind == release.SourceAuto})
 }
 
 // conclude records the outcome of a deployment that did not already record
@@ -115,9 +155,17 @@ func (e *Engine) conclude(s *service, d *deployment, err error) {
 	state := release.Failed
 	kind := "failed"
 	var af *analysisFailure
+	s.mu.Lock()
+	endedBy := d.endedBy
+	s.mu.Unlock()
 	if errors.As(err, &af) {
 		state, kind = release.RolledBack, "rolled_back"
 		e.record(d.rel, func(r *release.Release) { r.Analysis = af.v.JSON() })
+	} else if endedBy != "" {
+		state, kind, err = release.Aborted, "rolled_back", errors.New(endedBy)
+		if d.tookTraffic {
+			state = release.RolledBack
+		}
 	} else if errors.Is(err, errAborted) {
 		state = release.Aborted
 	} else if e.ctx.Err() != nil {
@@ -173,7 +221,6 @@ func (e *Engine) blueGreen(ctx context.Context, s *service, d *deployment) error
 		return err
 	}
 	if err := e.preview(ctx, s, d, inst); err != nil {
-		e.discard(s, d, inst)
 		return err
 	}
 	replaced := release.Warm
@@ -183,14 +230,20 @@ func (e *Engine) blueGreen(ctx context.Context, s *service, d *deployment) error
 	} else if s.spec.Progressive.Strategy == "canary" && len(s.spec.Progressive.Steps) > 0 && s.hasLive() {
 		var err error
 		if t, err = e.canary(ctx, s, d, inst); err != nil {
-			e.discard(s, d, inst)
 			return err
 		}
 	}
-	if err := e.switchTo(s, d, inst, replaced, t); err != nil {
-		e.discard(s, d, inst)
+	s.mu.Lock()
+	old := s.live
+	s.mu.Unlock()
+	if _, err := e.cutover(s, move{rel: d.rel, version: d.version, inst: inst, target: t, demote: replaced}); err != nil {
+		if t != nil {
+			s.route.ClearCanary() // the canary's share goes back to the live version
+		}
+		e.discard(s, d, inst, t)
 		return err
 	}
+	e.landed(s, d, old)
 	return e.bake(ctx, s, d, inst)
 }
 
@@ -232,8 +285,28 @@ func (e *Engine) diagnose(inst rt.Instance, step string, err error) error {
 	return f
 }
 
-// discard removes an instance that will never serve.
-func (e *Engine) discard(s *service, d *deployment, inst rt.Instance) {
+// discard removes an instance that will never serve. Given the targets
+// that carried preview or canary requests to it (already taken out of the
+// route), it lets them drain first, in the background, so the deployment
+// ends at once and no request is cut.
+func (e *Engine) discard(s *service, d *deployment, inst rt.Instance, targets ...*proxy.Target) {
+	var drain []*proxy.Target
+	for _, t := range targets {
+		if t != nil {
+			drain = append(drain, t)
+		}
+	}
+	if len(drain) > 0 {
+		e.goOwned(func() {
+			for _, t := range drain {
+				ctx, cancel := context.WithTimeout(context.Background(), s.spec.DrainTimeout)
+				_ = t.Drain(ctx)
+				cancel()
+			}
+			e.discard(s, d, inst)
+		})
+		return
+	}
 	step := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()

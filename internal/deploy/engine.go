@@ -61,6 +61,24 @@ type Notification struct {
 	At              time.Time
 }
 
+// Store is what the engine needs of the release store (*release.Store).
+// It is an interface so engine tests can make a write fail at a chosen step
+// of a cutover, on top of the real store.
+type Store interface {
+	CreateRelease(ctx context.Context, r *release.Release) error
+	CreateReleaseIdempotent(ctx context.Context, r *release.Release) (*release.Release, bool, error)
+	UpdateRelease(ctx context.Context, id int64, fn func(*release.Release) error) error
+	RecordSwitch(ctx context.Context, sw release.Switch) (int64, error)
+	SupersedeQueued(ctx context.Context, service string, keepID int64, reason string) ([]int64, error)
+	AppendEvent(ctx context.Context, ev release.Event) (int64, error)
+	GetRelease(ctx context.Context, id int64) (*release.Release, error)
+	ListReleases(ctx context.Context, service string, limit int) ([]release.Release, error)
+	Live(ctx context.Context, service string) (*release.Release, error)
+	ByState(ctx context.Context, service string, states ...release.State) ([]release.Release, error)
+	LastGood(ctx context.Context, service, excludeVersion string) (*release.Release, error)
+	FindVersion(ctx context.Context, service, version string) (*release.Release, error)
+}
+
 // Pruner is the optional image-retention side of a runtime (Docker).
 type Pruner interface {
 	Prune(ctx context.Context, keep []string) (removed []string, freed int64, err error)
@@ -86,7 +104,7 @@ type ServiceSpec struct {
 
 // Options configures an Engine.
 type Options struct {
-	Store    *release.Store
+	Store    Store
 	Proxy    *proxy.Proxy
 	Notifier Notifier // may be nil
 	Log      *slog.Logger
@@ -97,7 +115,7 @@ type Options struct {
 
 // Engine orchestrates deploys for every configured service.
 type Engine struct {
-	store  *release.Store
+	store  Store
 	proxy  *proxy.Proxy
 	notify Notifier
 	log    *slog.Logger

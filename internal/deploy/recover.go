@@ -63,15 +63,9 @@ func (e *Engine) recoverService(ctx context.Context, s *service) error {
 			return fmt.Errorf("live %s: %w", live.Version, err)
 		}
 		keepIDs[inst.ID()] = true
-		t, err := s.route.NewTarget(live.Version, inst.Addr())
-		if err != nil {
+		if _, err := e.cutover(s, move{rel: live.ID, version: live.Version, inst: inst}); err != nil {
 			return fmt.Errorf("route live %s: %w", live.Version, err)
 		}
-		s.mu.Lock()
-		s.route.Switch(t)
-		s.live = newSlot(live.ID, live.Version, inst, t)
-		e.superviseLocked(s, s.live)
-		s.mu.Unlock()
 		e.event(live.ID, "recover", release.LevelInfo, fmt.Sprintf("%s back in service after daemon start (%s, %s)", live.Version, how, inst.Addr()), 0)
 	}
 
@@ -99,10 +93,12 @@ func (e *Engine) recoverService(ctx context.Context, s *service) error {
 			}
 			sl := newSlot(w.ID, w.Version, inst, t)
 			sl.since = since
+			s.cut.Lock()
 			s.mu.Lock()
 			s.warm = sl
 			e.watchWarmLocked(s, sl)
 			s.mu.Unlock()
+			s.cut.Unlock()
 			continue
 		}
 		if running {

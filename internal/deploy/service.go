@@ -36,7 +36,13 @@ type service struct {
 	spec  ServiceSpec
 	route *proxy.Service
 
-	mu        sync.Mutex  // guards every field below
+	// cut is the owner of traffic moves: every change of live or warm (the
+	// cutover, the warm window's end, recovery) holds it from its check to
+	// its install, across the store write, so moves never interleave. It is
+	// taken before mu, never while holding mu.
+	cut sync.Mutex
+
+	mu        sync.Mutex  // guards every field below; held only for reads and the install
 	live      *slot       // serving traffic (nil before the first deploy)
 	warm      *slot       // replaced, still running until warmTimer fires
 	warmTimer *time.Timer // retires warm; nil when there is none
@@ -107,25 +113,27 @@ func (e *Engine) submit(ctx context.Context, req Request) (*release.Release, boo
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var restored *release.Release
 	if req.Kind == KindRollback {
+		if s.active != nil && s.active.kind != KindRollback {
+			// A rollback at any moment: it ends the running deployment.
+			if r, done, err := e.endForRollbackLocked(ctx, s, req); done || err != nil {
+				return r, false, err
+			}
+			req.Queue = true // runs as soon as the ended deployment has let go
+		}
 		v, err := e.rollbackTarget(ctx, s, req.Version)
 		if err != nil {
 			return nil, false, err
 		}
 		req.Version = v
+		restored = e.restoredRelease(ctx, s, v)
 	}
 	if s.active != nil && !req.Queue {
 		return nil, false, fmt.Errorf("%w: %s %s (release #%d) started %s ago; wait for it or abort it",
 			ErrBusy, s.active.kind, s.active.version, s.active.rel, time.Since(s.active.started).Round(time.Second))
 	}
-	rel := &release.Release{
-		Service: req.Service, Version: req.Version, Kind: req.Kind, State: release.Queued,
-		Strategy: s.spec.Progressive.strategyName(), Source: req.Source,
-		Note: req.Note, GitCommit: req.Commit, Author: req.Author,
-	}
-	if s.live != nil {
-		rel.PreviousID = s.live.rel
-	}
+	rel := e.rowLocked(s, req, restored)
 	if req.Source.DeliveryID != "" {
 		existing, created, err := e.store.CreateReleaseIdempotent(ctx, rel)
 		if err != nil {
@@ -155,6 +163,66 @@ func (e *Engine) submit(ctx context.Context, req Request) (*release.Release, boo
 	}
 	e.startLocked(s, d)
 	return rel, false, nil
+}
+
+// rowLocked is the release row a request creates. A rollback release
+// carries what it restores: its commit, author and image. Called with s.mu
+// held.
+func (e *Engine) rowLocked(s *service, req Request, restored *release.Release) *release.Release {
+	rel := &release.Release{
+		Service: req.Service, Version: req.Version, Kind: req.Kind, State: release.Queued,
+		Strategy: s.spec.Progressive.strategyName(), Source: req.Source,
+		Note: req.Note, GitCommit: req.Commit, Author: req.Author,
+	}
+	if s.live != nil {
+		rel.PreviousID = s.live.rel
+	}
+	if restored != nil {
+		rel.GitCommit, rel.Author = orDefault(rel.GitCommit, restored.GitCommit), orDefault(rel.Author, restored.Author)
+		rel.ImageRef, rel.ImageDigest = restored.ImageRef, restored.ImageDigest
+	}
+	return rel
+}
+
+// endForRollbackLocked ends the active deployment for a rollback request.
+// When the deployment's version never took all the traffic (health gate,
+// held preview, canary) and the rollback names no other version, ending it
+// is the whole rollback: done is true and the ended release is returned.
+// Otherwise the rollback is queued to run as soon as the deployment let go.
+// Called with s.mu held.
+func (e *Engine) endForRollbackLocked(ctx context.Context, s *service, req Request) (*release.Release, bool, error) {
+	a := s.active
+	who := orDefault(req.Source.Actor, string(req.Source.Kind))
+	switched := s.live != nil && s.live.rel == a.rel
+	if !switched && (req.Version == "" || (s.live != nil && req.Version == s.live.version)) {
+		stays := "nothing"
+		if s.live != nil {
+			stays = s.live.version
+		}
+		why := fmt.Sprintf("rolled back by %s while %s %s was not yet live; all traffic is on %s", who, a.kind, a.version, stays)
+		a.endLocked(why)
+		e.event(a.rel, "rollback", release.LevelWarn, why, 0)
+		r, err := e.store.GetRelease(ctx, a.rel)
+		return r, true, err
+	}
+	a.endLocked(fmt.Sprintf("rollback requested by %s", who))
+	e.event(a.rel, "rollback", release.LevelWarn, fmt.Sprintf("rollback requested by %s: ending %s %s now", who, a.kind, a.version), 0)
+	return nil, false, nil
+}
+
+// restoredRelease is the release whose version a rollback restores: the
+// warm one, else the last that went live. nil when unknown.
+func (e *Engine) restoredRelease(ctx context.Context, s *service, v string) *release.Release {
+	if s.warm != nil && s.warm.version == v {
+		if r, err := e.store.GetRelease(ctx, s.warm.rel); err == nil {
+			return r
+		}
+	}
+	r, err := e.store.FindVersion(ctx, s.spec.Name, v)
+	if err != nil {
+		return nil
+	}
+	return r
 }
 
 // rollbackTarget resolves the version a rollback goes to. Called with s.mu held.

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,10 +20,11 @@ const (
 	restartReset = 2 * time.Minute
 )
 
-// superviseLocked watches the live slot's instance; if it exits while it is
-// still live, the same version is started again, gated on health and
-// swapped in. Called with s.mu held, once per slot that becomes live.
-func (e *Engine) superviseLocked(s *service, sl *slot) {
+// watchLocked supervises a slot that just became live: if its instance
+// exits while it is still live, the same version is started again, gated
+// on health and swapped in through the cutover. Called with s.mu held, once
+// per slot that becomes live.
+func (e *Engine) watchLocked(s *service, sl *slot) {
 	e.goOwned(func() { e.supervise(s, sl, restartMin) })
 }
 
@@ -65,11 +67,17 @@ func (e *Engine) restartLoop(s *service, dead *slot, backoff time.Duration) (*sl
 		next := min(max(2*backoff, time.Second), restartMax)
 		inst, err := e.restartLive(s, dead)
 		if err == nil {
-			sl := e.replaceLive(s, dead, inst)
-			if sl == nil {
-				e.removeInstance(context.Background(), inst, dead.rel) // a deploy took over meanwhile
+			sl, cerr := e.cutover(s, move{rel: dead.rel, version: dead.version, inst: inst, from: dead, removeOld: true})
+			if cerr == nil {
+				return sl, next
 			}
-			return sl, next
+			// A deploy took over meanwhile (stale), or the switch could not
+			// be recorded: this instance never serves.
+			e.removeInstance(context.Background(), inst, dead.rel)
+			if errors.Is(cerr, errStale) {
+				return nil, next
+			}
+			err = cerr
 		}
 		if !s.isLive(dead) {
 			return nil, next
@@ -97,24 +105,3 @@ func (e *Engine) restartLive(s *service, sl *slot) (rt.Instance, error) {
 	return inst, nil
 }
 
-// replaceLive swaps the restarted instance in for the dead one, if the dead
-// one is still what the service considers live. It returns the new slot.
-func (e *Engine) replaceLive(s *service, dead *slot, inst rt.Instance) *slot {
-	t, err := s.route.NewTarget(dead.version, inst.Addr())
-	if err != nil {
-		return nil
-	}
-	s.mu.Lock()
-	if s.live != dead {
-		s.mu.Unlock()
-		_ = t.Drain(context.Background()) // never served; let the proxy forget it
-		return nil
-	}
-	s.route.Switch(t)
-	sl := newSlot(dead.rel, dead.version, inst, t)
-	s.live = sl
-	s.mu.Unlock()
-	e.drainAsync(s, dead) // its target: nothing can be in flight on a dead instance for long
-	e.record(dead.rel, func(r *release.Release) { r.InstanceID, r.Addr = inst.ID(), inst.Addr() })
-	return sl
-}

@@ -16,6 +16,11 @@ const (
 	KindDeploy Kind = "deploy"
 	// KindRollback: a return to a version that was live before.
 	KindRollback Kind = "rollback"
+	// KindConfig: the live version again, started with a changed service
+	// configuration (command, env, health check…) and health-gated like a
+	// deploy, so a bad configuration is refused while the old instance
+	// keeps serving.
+	KindConfig Kind = "config"
 )
 
 // SourceKind says through which door an action came in, for the audit
@@ -123,8 +128,8 @@ func (r *Release) validate() error {
 	if r.Version == "" {
 		errs = append(errs, errors.New("version is empty"))
 	}
-	if r.Kind != KindDeploy && r.Kind != KindRollback {
-		errs = append(errs, fmt.Errorf("kind %q is not %q or %q", r.Kind, KindDeploy, KindRollback))
+	if r.Kind != KindDeploy && r.Kind != KindRollback && r.Kind != KindConfig {
+		errs = append(errs, fmt.Errorf("kind %q is not %q, %q or %q", r.Kind, KindDeploy, KindRollback, KindConfig))
 	}
 	if !r.State.Known() {
 		errs = append(errs, fmt.Errorf("unknown state %q", r.State))
