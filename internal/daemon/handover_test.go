@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,26 +32,8 @@ func TestDaemonRestartKeepsPort(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	f, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	serve := func() *exec.Cmd {
-		cmd := exec.Command(hotswapBin, "serve", "-c", cfgPath, "--log-level", "warn")
-		cmd.ExtraFiles = []*os.File{f} // fd 3 in the child
-		cmd.Env = append(os.Environ(), "HOTSWAP_PROXY_FD=3")
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
+	f, addr := inheritableListener(t)
+	serve := func() *exec.Cmd { return serveProcess(t, cfgPath, f) }
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c := api.DialSocket(sock, "test")
@@ -61,7 +42,7 @@ func TestDaemonRestartKeepsPort(t *testing.T) {
 	waitSocket(ctx, t, c)
 	mustDeploy(ctx, t, c, "web", "v1", "live")
 
-	load := loadgen.Start(ctx, loadgen.Options{URL: "http://" + ln.Addr().String(), Host: "web.test",
+	load := loadgen.Start(ctx, loadgen.Options{URL: "http://" + addr, Host: "web.test",
 		Workers: 16, SlowWorkers: 2, SlowMS: 1000, Streams: 1, MaxRequests: 2_000_000})
 	defer load.Stop()
 	served := func() uint64 {

@@ -2,9 +2,13 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/moby/moby/client"
 
@@ -68,9 +72,29 @@ func (d *Daemon) buildServices(ctx context.Context) ([]deploy.ServiceSpec, error
 			KeepReleases: keep,
 			Proxy:        proxy.ServiceOptions{PreviewHeader: sc.Preview.Header, PreviewCookie: sc.Preview.Cookie, StickyCookie: stickyCookie(sc)},
 			Progressive:  progressive(sc),
+			Fingerprint:  fingerprint(sc),
 		})
 	}
 	return specs, nil
+}
+
+// fingerprint identifies what defines a service's instances: runtime,
+// command, env, image settings, resources, stop grace and health check. An
+// instance started under another fingerprint is re-adopted as it is after a
+// restart and replaced by a health-gated release of kind config. Secrets
+// enter only through their redacted text (a changed registry password
+// alone does not make a config release).
+func fingerprint(sc *config.Service) string {
+	b, _ := json.Marshal(struct {
+		Runtime   config.RuntimeKind
+		Env       map[string]string
+		Process   *config.Process
+		Docker    *config.Docker
+		Health    config.Health
+		StopGrace time.Duration
+	}{sc.Runtime, sc.Env, sc.Process, sc.Docker, sc.Health, sc.StopGrace})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // progressive maps the canary and analysis settings to the engine's.

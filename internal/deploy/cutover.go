@@ -19,6 +19,7 @@ type move struct {
 	rel     int64 // the release that owns the new live slot
 	version string
 	inst    rt.Instance
+	spec    *instanceSpec // what inst was started with; nil: the current configuration
 	target  *proxy.Target // already carrying a canary share; nil: cutover makes one for inst
 
 	// demote is what the replaced live release becomes (Warm, Retired,
@@ -28,6 +29,9 @@ type move struct {
 	// it meanwhile, this one is stale and changes nothing. nil: whatever
 	// is live (a deploy, which holds the service's deployment).
 	from *slot
+	// fromNone: only if nothing is live (a recovery that had to start the
+	// version again must not replace a deploy that got there first).
+	fromNone bool
 	// takeOver is the warm slot whose instance rel takes over (a rollback
 	// onto the warm version); it must still be warm.
 	takeOver *slot
@@ -73,7 +77,7 @@ func (e *Engine) cutover(s *service, m move) (*slot, error) {
 	s.mu.Lock()
 	old, warm := s.live, s.warm
 	s.mu.Unlock()
-	if (m.from != nil && old != m.from) || (m.takeOver != nil && warm != m.takeOver) {
+	if (m.from != nil && old != m.from) || (m.fromNone && old != nil) || (m.takeOver != nil && warm != m.takeOver) {
 		s.cut.Unlock()
 		forget()
 		return nil, errStale
@@ -83,7 +87,11 @@ func (e *Engine) cutover(s *service, m move) (*slot, error) {
 	if demote == release.Warm && !keepWarm {
 		demote = release.Retired
 	}
-	sw := release.Switch{Release: m.rel, InstanceID: m.inst.ID(), Addr: m.inst.Addr(), Demote: demote}
+	spec := s.spec.currentSpec()
+	if m.spec != nil {
+		spec = *m.spec
+	}
+	sw := release.Switch{Release: m.rel, InstanceID: m.inst.ID(), Addr: m.inst.Addr(), Spec: spec.encode(), Demote: demote}
 	if m.takeOver != nil {
 		sw.TakeOver = m.takeOver.rel
 	}
@@ -105,7 +113,7 @@ func (e *Engine) cutover(s *service, m move) (*slot, error) {
 	s.mu.Lock()
 	s.route.Switch(t)
 	s.route.ClearCanary() // a canary target is now the live one
-	nl := newSlot(m.rel, m.version, m.inst, t)
+	nl := newSlot(m.rel, m.version, spec, m.inst, t)
 	s.live = nl
 	if m.takeOver != nil {
 		s.stopWarmLocked()
@@ -163,7 +171,7 @@ func (e *Engine) warmRollback(ctx context.Context, s *service, rel int64, w *slo
 	}
 	// One probe: the warm instance was healthy when it was live; make sure
 	// it still is before it gets every request again.
-	probe := s.spec.Health
+	probe := w.spec.Health // the check it was started with
 	probe.HealthyThreshold = 1
 	probe.Deadline = probe.Timeout + probe.Interval
 	pctx, cancel := context.WithTimeout(ctx, probe.Deadline+time.Second)
@@ -173,7 +181,7 @@ func (e *Engine) warmRollback(ctx context.Context, s *service, rel int64, w *slo
 		e.event(rel, "rollback", release.LevelWarn, fmt.Sprintf("warm %s does not answer its health check (%v); starting it again", w.version, err), 0)
 		return nil, false, nil
 	}
-	nl, err := e.cutover(s, move{rel: rel, version: w.version, inst: w.inst, demote: release.RolledBack, takeOver: w})
+	nl, err := e.cutover(s, move{rel: rel, version: w.version, inst: w.inst, spec: &w.spec, demote: release.RolledBack, takeOver: w})
 	if errors.Is(err, errStale) {
 		return nil, false, nil // retired while we probed
 	}

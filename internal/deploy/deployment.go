@@ -227,6 +227,8 @@ func (e *Engine) blueGreen(ctx context.Context, s *service, d *deployment) error
 	var t *proxy.Target
 	if d.kind == KindRollback {
 		replaced = release.RolledBack // a rollback goes straight to 100%: the target was good before
+	} else if d.kind == KindConfig {
+		replaced = release.Retired // the same version: nothing to roll back to by version
 	} else if s.spec.Progressive.Strategy == "canary" && len(s.spec.Progressive.Steps) > 0 && s.hasLive() {
 		var err error
 		if t, err = e.canary(ctx, s, d, inst); err != nil {

@@ -15,6 +15,7 @@ package deploy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -100,6 +101,40 @@ type ServiceSpec struct {
 	KeepReleases int // how many recent releases' artifacts to keep (Docker images); 0 = 5
 	Proxy        proxy.ServiceOptions
 	Progressive  Progressive // canary / preview / analysis (zero value: plain blue/green)
+	// Fingerprint identifies the instance-defining configuration (command,
+	// env, image settings, health check, resources) the runtime starts
+	// instances with. It is recorded with each instance; a restart that
+	// finds the live instance started with another one re-adopts it as it
+	// is and rolls the new configuration out as a release of kind config.
+	Fingerprint string
+}
+
+// instanceSpec is what an instance was started with, recorded with its
+// release (release.Release.Spec) so it is re-adopted and watched against
+// that, not against a configuration edited since.
+type instanceSpec struct {
+	Fingerprint string       `json:"fingerprint"`
+	Health      health.Check `json:"health"`
+}
+
+// currentSpec is what an instance started now runs with.
+func (sp ServiceSpec) currentSpec() instanceSpec {
+	return instanceSpec{Fingerprint: sp.Fingerprint, Health: sp.Health}
+}
+
+func (is instanceSpec) encode() string {
+	b, _ := json.Marshal(is) // plain fields: cannot fail
+	return string(b)
+}
+
+// decodeSpec reads a recorded spec; a release written before specs were
+// recorded has none, and is taken to match the current configuration.
+func decodeSpec(s string, current instanceSpec) instanceSpec {
+	var is instanceSpec
+	if s == "" || json.Unmarshal([]byte(s), &is) != nil || is.Health.Path == "" {
+		return current
+	}
+	return is
 }
 
 // Options configures an Engine.

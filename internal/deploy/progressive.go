@@ -195,7 +195,7 @@ func (e *Engine) watch(ctx context.Context, s *service, d *deployment, inst rt.I
 // is still warm; a failing analysis flips traffic back to it at once.
 func (e *Engine) bake(ctx context.Context, s *service, d *deployment, inst rt.Instance) error {
 	a := s.spec.Progressive.Analysis
-	if a == nil || a.Bake <= 0 || d.kind != KindDeploy || s.spec.Progressive.Strategy == "canary" {
+	if a == nil || a.Bake <= 0 || d.kind != KindDeploy || s.spec.Progressive.Strategy == "canary" { // config releases go straight
 		return nil
 	}
 	s.mu.Lock()

@@ -17,6 +17,7 @@ import (
 type slot struct {
 	rel     int64 // release row that owns this instance
 	version string
+	spec    instanceSpec // what inst was started with
 	inst    rt.Instance
 	target  *proxy.Target
 	since   time.Time
@@ -27,8 +28,8 @@ type slot struct {
 	stopWarm chan struct{} // closed to cancel the warm-window timer; guarded by service.mu
 }
 
-func newSlot(rel int64, version string, inst rt.Instance, t *proxy.Target) *slot {
-	return &slot{rel: rel, version: version, inst: inst, target: t, since: time.Now(), drained: make(chan struct{})}
+func newSlot(rel int64, version string, spec instanceSpec, inst rt.Instance, t *proxy.Target) *slot {
+	return &slot{rel: rel, version: version, spec: spec, inst: inst, target: t, since: time.Now(), drained: make(chan struct{})}
 }
 
 // service is the engine's per-service state.
@@ -61,6 +62,7 @@ func (s *service) heldLocked(id string) bool {
 const (
 	KindDeploy   = release.KindDeploy
 	KindRollback = release.KindRollback
+	KindConfig   = release.KindConfig
 )
 
 // Request asks for a deploy (or, with Kind rollback, a rollback).

@@ -94,6 +94,12 @@ type Release struct {
 	Analysis string
 	// HookOutput is the tail of the deploy hooks' output, bounded by MaxText.
 	HookOutput string
+	// Spec is the instance-defining configuration (command, env, image
+	// settings, health check, resources) the instance of InstanceID was
+	// started with, as the engine encodes it: a restart re-adopts the
+	// instance against it, and a configuration that differs is rolled out
+	// as a release of kind "config".
+	Spec string
 
 	CreatedAt time.Time // set by the store on create
 	// StartedAt is set by the store when the release enters Deploying, and

@@ -15,8 +15,9 @@ type Switch struct {
 	// Release becomes the service's Live release (from Deploying), or stays
 	// Live with a new instance (a supervisor replacement, a re-adoption).
 	Release int64
-	// InstanceID and Addr are the instance that serves for Release.
-	InstanceID, Addr string
+	// InstanceID and Addr are the instance that serves for Release, Spec
+	// the configuration it was started with (Release.Spec).
+	InstanceID, Addr, Spec string
 	// Demote is the state the release that was Live moves to: Warm, Retired
 	// or RolledBack. Unused when Release already is the Live one.
 	Demote State
@@ -70,7 +71,7 @@ func (s *Store) RecordSwitch(ctx context.Context, sw Switch) (demoted int64, err
 			}
 		}
 		from := r.State
-		r.State, r.InstanceID, r.Addr = Live, sw.InstanceID, sw.Addr
+		r.State, r.InstanceID, r.Addr, r.Spec = Live, sw.InstanceID, sw.Addr, sw.Spec
 		return s.save(ctx, tx, from, r)
 	})
 	if err != nil {
