@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/hotswap/hotswap/internal/deploy"
 )
 
 // Client is the Go client of the control API; the CLI is built on it.
@@ -112,8 +111,8 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 }
 
 // Status returns every service's status, or one service's.
-func (c *Client) Status(ctx context.Context, service string) ([]deploy.Status, error) {
-	var out []deploy.Status
+func (c *Client) Status(ctx context.Context, service string) ([]ServiceStatus, error) {
+	var out []ServiceStatus
 	p := "/v1/status"
 	if service != "" {
 		p += "?service=" + url.QueryEscape(service)
@@ -150,8 +149,8 @@ func (c *Client) control(ctx context.Context, service, verb string) (int64, erro
 }
 
 // Prune removes images beyond retention.
-func (c *Client) Prune(ctx context.Context, service string) (deploy.PruneResult, error) {
-	var out deploy.PruneResult
+func (c *Client) Prune(ctx context.Context, service string) (PruneResult, error) {
+	var out PruneResult
 	return out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(service)+"/prune", nil, &out)
 }
 

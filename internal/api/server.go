@@ -174,7 +174,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, st)
+	writeJSON(w, http.StatusOK, toStatus(st))
 }
 
 func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
@@ -252,7 +252,7 @@ func (s *Server) prune(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(r.Context(), callerOf(r), "prune", svc, "", release.OutcomeOK, fmt.Sprintf("removed %d images, %d bytes", len(res.Removed), res.Freed))
-	writeJSON(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, toPrune(res))
 }
 
 func (s *Server) releases(w http.ResponseWriter, r *http.Request) {

@@ -64,7 +64,7 @@ func newPruneCmd(g *globals) *cobra.Command {
 			for _, r := range res.Removed {
 				fmt.Fprintf(w, "removed %s\n", r)
 			}
-			fmt.Fprintf(w, "freed %.1f MB in %d image(s)\n", float64(res.Freed)/1e6, len(res.Removed))
+			fmt.Fprintf(w, "freed %.1f MB in %d image(s)\n", float64(res.FreedBytes)/1e6, len(res.Removed))
 			return nil
 		},
 	}

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
-	"github.com/hotswap/hotswap/internal/health"
 	"github.com/hotswap/hotswap/internal/proxy"
 	"github.com/hotswap/hotswap/internal/release"
 	rt "github.com/hotswap/hotswap/internal/runtime"
@@ -70,36 +68,41 @@ func (e *Engine) command(name string, c command) (int64, error) {
 
 // VersionStatus describes one running version of a service.
 type VersionStatus struct {
-	Version  string      `json:"version"`
-	Release  int64       `json:"release"`
-	Addr     string      `json:"addr"`
-	Since    time.Time   `json:"since"`
-	InFlight int64       `json:"in_flight"`
-	Health   string      `json:"health"` // healthy | unhealthy: reason | exited: how
-	Traffic  proxy.Stats `json:"traffic"`
+	Version  string
+	Release  int64
+	Addr     string
+	Since    time.Time
+	InFlight int64
+	// Healthy and HealthReason are the health watcher's last verdict
+	// (an exited instance is unhealthy with how it ended); HealthSince is
+	// when it last changed.
+	Healthy      bool
+	HealthReason string
+	HealthSince  time.Time
+	Traffic      proxy.Stats
 }
 
 // ActiveStatus describes the deployment in progress.
 type ActiveStatus struct {
-	Release int64        `json:"release"`
-	Kind    release.Kind `json:"kind"`
-	Version string       `json:"version"`
-	Since   time.Time    `json:"since"`
+	Release int64
+	Kind    release.Kind
+	Version string
+	Since   time.Time
 }
 
 // Status is one service as `hotswap status` shows it.
 type Status struct {
-	Service    string         `json:"service"`
-	Hosts      []string       `json:"hosts"`
-	PathPrefix string         `json:"path_prefix,omitempty"`
-	Live       *VersionStatus `json:"live,omitempty"`
-	Warm       *VersionStatus `json:"warm,omitempty"`
-	Active     *ActiveStatus  `json:"active,omitempty"`
-	Queued     int            `json:"queued"`
+	Service    string
+	Hosts      []string
+	PathPrefix string
+	Live       *VersionStatus
+	Warm       *VersionStatus
+	Active     *ActiveStatus
+	Queued     int
 }
 
-// Status reports every service (or only name, when given), probing the
-// health of each running version once.
+// Status reports every service (or only name, when given). It never probes:
+// health is what each instance's watcher last concluded.
 func (e *Engine) Status(ctx context.Context, name string) ([]Status, error) {
 	names := e.Services()
 	if name != "" {
@@ -109,7 +112,6 @@ func (e *Engine) Status(ctx context.Context, name string) ([]Status, error) {
 		names = []string{name}
 	}
 	out := make([]Status, len(names))
-	var wg sync.WaitGroup
 	for i, n := range names {
 		s := e.services[n]
 		st := Status{Service: n, Hosts: s.spec.Hosts, PathPrefix: s.spec.PathPrefix}
@@ -120,36 +122,24 @@ func (e *Engine) Status(ctx context.Context, name string) ([]Status, error) {
 		}
 		st.Queued = len(s.queue)
 		s.mu.Unlock()
-		st.Live = e.versionStatus(ctx, &wg, s, live)
-		st.Warm = e.versionStatus(ctx, &wg, s, warm)
+		st.Live = versionStatus(live)
+		st.Warm = versionStatus(warm)
 		out[i] = st
 	}
-	wg.Wait()
 	return out, nil
 }
 
-func (e *Engine) versionStatus(ctx context.Context, wg *sync.WaitGroup, s *service, sl *slot) *VersionStatus {
+func versionStatus(sl *slot) *VersionStatus {
 	if sl == nil {
 		return nil
 	}
+	h := sl.healthState()
 	vs := &VersionStatus{Version: sl.version, Release: sl.rel, Addr: sl.inst.Addr(), Since: sl.since,
-		InFlight: sl.target.InFlight(), Traffic: sl.target.Stats()}
+		InFlight: sl.target.InFlight(), Traffic: sl.target.Stats(),
+		Healthy: h.healthy, HealthReason: h.reason, HealthSince: h.since}
 	if ex, ok := sl.inst.Exit(); ok {
-		vs.Health = "exited: " + ex.String()
-		return vs
+		vs.Healthy, vs.HealthReason, vs.HealthSince = false, "exited: "+ex.String(), ex.At
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c := s.spec.Health
-		c.HealthyThreshold = 1
-		c.Deadline = c.Timeout
-		if err := health.WaitHealthy(ctx, sl.inst.Addr(), c, sl.inst.Done(), nil); err != nil {
-			vs.Health = "unhealthy: " + err.Error()
-			return
-		}
-		vs.Health = "healthy"
-	}()
 	return vs
 }
 

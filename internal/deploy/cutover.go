@@ -35,6 +35,9 @@ type move struct {
 	// takeOver is the warm slot whose instance rel takes over (a rollback
 	// onto the warm version); it must still be warm.
 	takeOver *slot
+	// backoff is the restart delay the new slot's supervisor starts from
+	// (a supervisor replacement passes its grown backoff on).
+	backoff time.Duration
 	// removeOld removes the replaced instance for good instead of keeping
 	// it (a dead instance the supervisor replaces).
 	removeOld bool
@@ -114,12 +117,20 @@ func (e *Engine) cutover(s *service, m move) (*slot, error) {
 	s.route.Switch(t)
 	s.route.ClearCanary() // a canary target is now the live one
 	nl := newSlot(m.rel, m.version, spec, m.inst, t)
+	nl.backoff = m.backoff
 	s.live = nl
 	if m.takeOver != nil {
 		s.stopWarmLocked()
+		m.takeOver.unwatchLocked() // nl watches the instance from now on
+	}
+	if old != nil && !keepWarm {
+		old.unwatchLocked()
 	}
 	if keepWarm {
 		pushedOut = s.stopWarmLocked()
+		if pushedOut != nil {
+			pushedOut.unwatchLocked()
+		}
 		s.warm = old
 		old.since = time.Now()
 		e.watchWarmLocked(s, old)

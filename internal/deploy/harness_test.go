@@ -44,10 +44,21 @@ type scripted struct {
 func newScripted(t *testing.T, service string) *scripted {
 	t.Helper()
 	root := t.TempDir()
+	// root/releases/<version>/app, as a real process service is laid
+	// out: a version without its directory cannot be prepared.
+	for _, v := range append([]string{"v1", "v2", "v3", "v2-errors", "v2-unhealthy"}, runtimetest.Versions...) {
+		d := filepath.Join(root, "releases", v)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(sampleBin, filepath.Join(d, "app")); err != nil && !os.IsExist(err) {
+			t.Fatal(err)
+		}
+	}
 	r, err := process.New(process.Config{
 		Service:   service,
-		Command:   []string{sampleBin, "--port", "{port}", "--host", "{host}", "--version", "{version}"},
-		Dir:       root,
+		Command:   []string{"./app", "--port", "{port}", "--host", "{host}", "--version", "{version}"},
+		Dir:       filepath.Join(root, "releases", "{version}"),
 		LogDir:    filepath.Join(root, "logs"),
 		StopGrace: 2 * time.Second,
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))

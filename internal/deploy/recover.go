@@ -77,8 +77,11 @@ func (e *Engine) recoverService(ctx context.Context, s *service) error {
 			if spec.Fingerprint != sp.Fingerprint {
 				later = append(later, func() { e.rolloutConfig(s, live) })
 			}
-		} else {
-			later = append(later, func() { e.restartRecovered(s, live) })
+		} else if inst := e.restartRecovered(ctx, s, live); inst != nil {
+			// Started before the proxy listens: connections wait in the
+			// kernel's accept queue rather than get 503 from a service
+			// that has nothing to serve with yet.
+			keepIDs[inst.ID()] = true
 		}
 	}
 
@@ -110,6 +113,7 @@ func (e *Engine) recoverService(ctx context.Context, s *service) error {
 			s.mu.Lock()
 			s.warm = sl
 			e.watchWarmLocked(s, sl)
+			e.watchHealthLocked(s, sl)
 			s.mu.Unlock()
 			s.cut.Unlock()
 			continue
@@ -156,11 +160,11 @@ func (e *Engine) recoverService(ctx context.Context, s *service) error {
 }
 
 // restartRecovered starts the live version again when its instance did not
-// survive the restart, gates it on health and puts it in service, unless a
-// deploy got there first. The proxy answers 503 for the service meanwhile.
-func (e *Engine) restartRecovered(s *service, live *release.Release) {
+// survive the restart, gates it on health and puts it in service. It
+// returns the instance, or nil (reported) when it could not.
+func (e *Engine) restartRecovered(ctx context.Context, s *service, live *release.Release) rt.Instance {
 	e.event(live.ID, "recover", release.LevelWarn, "the live instance is gone after the daemon restart; starting "+live.Version+" again", 0)
-	ctx, cancel := context.WithTimeout(e.ctx, s.spec.Health.Deadline+stopTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.spec.Health.Deadline+stopTimeout)
 	defer cancel()
 	inst, err := s.spec.Runtime.Start(ctx, rt.Spec{Version: live.Version, ReleaseID: live.ID})
 	if err == nil {
@@ -172,16 +176,17 @@ func (e *Engine) restartRecovered(s *service, live *release.Release) {
 	if err != nil {
 		e.event(live.ID, "recover", release.LevelError, "could not put "+live.Version+" back in service: "+err.Error(), 0)
 		e.log.Error("recover live version", "service", s.spec.Name, "version", live.Version, "err", firstLine(err.Error()))
-		return
+		return nil
 	}
 	if _, err := e.cutover(s, move{rel: live.ID, version: live.Version, inst: inst, fromNone: true}); err != nil {
 		e.removeInstance(context.Background(), inst, live.ID)
 		if !errors.Is(err, errStale) {
 			e.event(live.ID, "recover", release.LevelError, err.Error(), 0)
 		}
-		return
+		return nil
 	}
 	e.event(live.ID, "recover", release.LevelInfo, fmt.Sprintf("%s back in service after daemon start (started it again, %s)", live.Version, inst.Addr()), 0)
+	return inst
 }
 
 // rolloutConfig rolls a configuration that changed while the daemon was

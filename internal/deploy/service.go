@@ -26,10 +26,20 @@ type slot struct {
 	drained   chan struct{} // closed when target's drain has finished
 
 	stopWarm chan struct{} // closed to cancel the warm-window timer; guarded by service.mu
+	backoff  time.Duration // restart delay if this live instance is lost; set before it is shared
+
+	// Health watching (watch.go): the watcher goroutine writes health under
+	// hmu; failing is closed once when a watched instance turns unhealthy;
+	// unwatch (guarded by service.mu) stops the watcher.
+	hmu     sync.Mutex
+	health  healthState
+	failing chan struct{}
+	unwatch context.CancelFunc
 }
 
 func newSlot(rel int64, version string, spec instanceSpec, inst rt.Instance, t *proxy.Target) *slot {
-	return &slot{rel: rel, version: version, spec: spec, inst: inst, target: t, since: time.Now(), drained: make(chan struct{})}
+	return &slot{rel: rel, version: version, spec: spec, inst: inst, target: t, since: time.Now(), drained: make(chan struct{}),
+		failing: make(chan struct{}), health: healthState{healthy: true, reason: "passed its health gate", since: time.Now()}}
 }
 
 // service is the engine's per-service state.
@@ -195,6 +205,13 @@ func (e *Engine) rowLocked(s *service, req Request, restored *release.Release) *
 func (e *Engine) endForRollbackLocked(ctx context.Context, s *service, req Request) (*release.Release, bool, error) {
 	a := s.active
 	who := orDefault(req.Source.Actor, string(req.Source.Kind))
+	if req.Version != "" && (s.live == nil || req.Version != s.live.version) && (s.warm == nil || req.Version != s.warm.version) {
+		// Bad input changes nothing: a version that never went live is
+		// refused before anything is ended.
+		if err := e.wentLive(ctx, s, req.Version); err != nil {
+			return nil, false, err
+		}
+	}
 	switched := s.live != nil && s.live.rel == a.rel
 	if !switched && (req.Version == "" || (s.live != nil && req.Version == s.live.version)) {
 		stays := "nothing"
@@ -249,13 +266,21 @@ func (e *Engine) rollbackTarget(ctx context.Context, s *service, v string) (stri
 	if v == liveVersion {
 		return "", fmt.Errorf("%w: %s %s", ErrAlreadyLive, s.spec.Name, v)
 	}
-	if _, err := e.store.FindVersion(ctx, s.spec.Name, v); err != nil {
-		if errors.Is(err, release.ErrNotFound) {
-			return "", fmt.Errorf("%w: %s %s has no release that went live; deploy it instead", ErrNeverDeployed, s.spec.Name, v)
-		}
-		return "", fmt.Errorf("find release %s: %w", v, err)
+	if err := e.wentLive(ctx, s, v); err != nil {
+		return "", err
 	}
 	return v, nil
+}
+
+// wentLive refuses a rollback to a version that never went live.
+func (e *Engine) wentLive(ctx context.Context, s *service, v string) error {
+	if _, err := e.store.FindVersion(ctx, s.spec.Name, v); err != nil {
+		if errors.Is(err, release.ErrNotFound) {
+			return fmt.Errorf("%w: %s %s has no release that went live; deploy it instead", ErrNeverDeployed, s.spec.Name, v)
+		}
+		return fmt.Errorf("find release %s: %w", v, err)
+	}
+	return nil
 }
 
 // startLocked launches d as the active deployment. Called with s.mu held.

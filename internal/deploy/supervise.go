@@ -21,66 +21,71 @@ const (
 )
 
 // watchLocked supervises a slot that just became live: if its instance
-// exits while it is still live, the same version is started again, gated
-// on health and swapped in through the cutover. Called with s.mu held, once
-// per slot that becomes live.
+// exits, or its health watcher finds it failing HealthyThreshold
+// consecutive checks, while it is still live, the same version is started
+// again, gated on health and swapped in through the cutover (whose new
+// slot gets a supervisor of its own). Called with s.mu held, once per slot
+// that becomes live.
 func (e *Engine) watchLocked(s *service, sl *slot) {
-	e.goOwned(func() { e.supervise(s, sl, restartMin) })
+	e.watchHealthLocked(s, sl)
+	e.goOwned(func() { e.supervise(s, sl) })
 }
 
-func (e *Engine) supervise(s *service, sl *slot, backoff time.Duration) {
-	for sl != nil {
-		select {
-		case <-sl.inst.Done():
-		case <-e.ctx.Done():
-			return
-		}
-		if !s.isLive(sl) {
-			return // replaced or being retired: its exit is expected
-		}
-		how := "unknown"
+func (e *Engine) supervise(s *service, sl *slot) {
+	var how string
+	select {
+	case <-sl.inst.Done():
+		how = "unknown"
 		if ex, ok := sl.inst.Exit(); ok {
 			how = ex.String()
 		}
-		if time.Since(sl.since) > restartReset {
-			backoff = restartMin
-		}
-		e.event(sl.rel, "supervise", release.LevelError,
-			fmt.Sprintf("live instance of %s exited (%s); starting it again in %s", sl.version, how, backoff), 0)
-		e.log.Error("live instance exited", "service", s.spec.Name, "version", sl.version, "exit", how)
-		e.notifyEvent(Notification{Kind: "failed", Service: s.spec.Name, Version: sl.version, ReleaseID: sl.rel,
-			Actor: "supervisor", Reason: "live instance exited: " + how, Automatic: true})
-		sl, backoff = e.restartLoop(s, sl, backoff)
+		how = "exited (" + how + ")"
+	case <-sl.failing:
+		how = "fails its health check (" + sl.healthState().reason + ")"
+	case <-e.ctx.Done():
+		return
 	}
+	if !s.isLive(sl) {
+		return // replaced or being retired: its exit is expected
+	}
+	backoff := sl.backoff
+	if time.Since(sl.since) > restartReset {
+		backoff = restartMin
+	}
+	e.event(sl.rel, "supervise", release.LevelError,
+		fmt.Sprintf("live instance of %s %s; starting it again in %s", sl.version, how, backoff), 0)
+	e.log.Error("live instance lost", "service", s.spec.Name, "version", sl.version, "how", how)
+	e.notifyEvent(Notification{Kind: "failed", Service: s.spec.Name, Version: sl.version, ReleaseID: sl.rel,
+		Actor: "supervisor", Reason: "live instance " + how, Automatic: true})
+	e.restartLoop(s, sl, backoff)
 }
 
-// restartLoop starts the dead live instance's version again, with growing
-// backoff, until it is healthy and swapped in (the new slot is returned) or
-// the slot is no longer live (nil).
-func (e *Engine) restartLoop(s *service, dead *slot, backoff time.Duration) (*slot, time.Duration) {
+// restartLoop starts the lost live instance's version again, with growing
+// backoff, until it is healthy and swapped in or the slot is no longer live.
+func (e *Engine) restartLoop(s *service, dead *slot, backoff time.Duration) {
 	for {
 		select {
 		case <-time.After(backoff):
 		case <-e.ctx.Done():
-			return nil, backoff
+			return
 		}
 		next := min(max(2*backoff, time.Second), restartMax)
 		inst, err := e.restartLive(s, dead)
 		if err == nil {
-			sl, cerr := e.cutover(s, move{rel: dead.rel, version: dead.version, inst: inst, from: dead, removeOld: true})
+			_, cerr := e.cutover(s, move{rel: dead.rel, version: dead.version, inst: inst, from: dead, removeOld: true, backoff: next})
 			if cerr == nil {
-				return sl, next
+				return
 			}
 			// A deploy took over meanwhile (stale), or the switch could not
 			// be recorded: this instance never serves.
 			e.removeInstance(context.Background(), inst, dead.rel)
 			if errors.Is(cerr, errStale) {
-				return nil, next
+				return
 			}
 			err = cerr
 		}
 		if !s.isLive(dead) {
-			return nil, next
+			return
 		}
 		e.event(dead.rel, "supervise", release.LevelError, fmt.Sprintf("restart of %s failed: %v; next try in %s", dead.version, firstLine(err.Error()), next), 0)
 		backoff = next
@@ -104,4 +109,3 @@ func (e *Engine) restartLive(s *service, sl *slot) (rt.Instance, error) {
 	e.event(sl.rel, "supervise", release.LevelInfo, fmt.Sprintf("%s healthy again at %s", sl.version, inst.Addr()), time.Since(step))
 	return inst, nil
 }
-

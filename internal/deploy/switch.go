@@ -53,6 +53,7 @@ func (e *Engine) watchWarmLocked(s *service, sl *slot) {
 			return
 		}
 		s.warm = nil
+		sl.unwatchLocked()
 		s.mu.Unlock()
 		s.cut.Unlock()
 		e.retire(s, sl, release.Retired, "warm window of "+s.spec.WarmFor.String()+" ended")
