@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-
 )
 
 // Client is the Go client of the control API; the CLI is built on it.

@@ -84,7 +84,7 @@ func TestCLIExitCodesAndOutput(t *testing.T) {
 	}
 	startServe(t, cfg)
 
-	code, out := run(t, "-c", cfg, "deploy", "web", "v1", "--note", "first")
+	code, out := run(t, "-c", cfg, "deploy", "web", "v1", "--note", "first", "--commit", "c0ffee1234567890")
 	if code != ExitOK {
 		t.Fatalf("deploy v1: exit %d\n%s", code, out)
 	}
@@ -143,10 +143,14 @@ func TestCLIExitCodesAndOutput(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("releases: %d %s", code, out)
 	}
-	for _, want := range []string{"VERSION", "v1", "v2", "rollback", "live", "rolled_back", "failed", "first", "exit code 3"} {
+	for _, want := range []string{"VERSION", "COMMIT", "v1", "v2", "rollback", "live", "rolled_back", "failed", "first", "exit code 3"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("releases output lacks %q:\n%s", want, out)
 		}
+	}
+	// v1's commit, on its release and on the rollback release that restored it.
+	if n := strings.Count(out, "c0ffee123456 "); n != 2 {
+		t.Errorf("releases output shows v1's commit %d times, want 2 (its deploy and the rollback to it):\n%s", n, out)
 	}
 	if code, out := run(t, "-c", cfg, "status"); code != ExitOK || !strings.Contains(out, "live   v1") {
 		t.Errorf("status: %d\n%s", code, out)
