@@ -148,6 +148,13 @@ func (c *Client) control(ctx context.Context, service, verb string) (int64, erro
 }
 
 // Prune removes images beyond retention.
+// Reload asks the daemon to re-read and apply its configuration file.
+func (c *Client) Reload(ctx context.Context) (ReloadResult, error) {
+	var out ReloadResult
+	err := c.do(ctx, http.MethodPost, "/v1/reload", struct{}{}, &out)
+	return out, err
+}
+
 func (c *Client) Prune(ctx context.Context, service string) (PruneResult, error) {
 	var out PruneResult
 	return out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(service)+"/prune", nil, &out)

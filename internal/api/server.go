@@ -47,6 +47,9 @@ type Options struct {
 	Store  *release.Store
 	Tokens []Token
 	Log    *slog.Logger
+	// Reload re-reads and applies the configuration (POST /v1/reload);
+	// nil answers that reload is unavailable.
+	Reload func(context.Context) (ReloadResult, error)
 }
 
 // Server serves the control API. It holds no mutable state of its own.
@@ -55,6 +58,7 @@ type Server struct {
 	store  *release.Store
 	tokens []Token
 	log    *slog.Logger
+	reload func(context.Context) (ReloadResult, error)
 }
 
 // NewServer builds the API over an engine and its store.
@@ -62,7 +66,7 @@ func NewServer(o Options) *Server {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	return &Server{engine: o.Engine, store: o.Store, tokens: o.Tokens, log: o.Log}
+	return &Server{engine: o.Engine, store: o.Store, tokens: o.Tokens, log: o.Log, reload: o.Reload}
 }
 
 type ctxKey int
@@ -138,6 +142,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /v1/releases/{id}/events", s.events)
 	mux.HandleFunc("GET /v1/deploys/{id}/events", s.events)
 	mux.HandleFunc("GET /v1/audit", s.auditLog)
+	mux.HandleFunc("POST /v1/reload", s.reloadConfig)
 	return mux
 }
 
@@ -332,4 +337,19 @@ func queryInt(r *http.Request, key string, def int) int {
 		return v
 	}
 	return def
+}
+
+func (s *Server) reloadConfig(w http.ResponseWriter, r *http.Request) {
+	if s.reload == nil {
+		writeError(w, fmt.Errorf("%w: this daemon cannot reload its configuration", ErrReloadRefused))
+		return
+	}
+	res, err := s.reload(r.Context())
+	if err != nil {
+		s.reject(w, r, "reload", "", "", err)
+		return
+	}
+	s.audit(r.Context(), callerOf(r), "reload", "", "", release.OutcomeOK,
+		fmt.Sprintf("added %v removed %v updated %d unchanged %d", res.Added, res.Removed, len(res.Updated), len(res.Unchanged)))
+	writeJSON(w, http.StatusOK, res)
 }

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moby/moby/client"
+
 	"github.com/hotswap/hotswap/internal/api"
 	"github.com/hotswap/hotswap/internal/config"
 	"github.com/hotswap/hotswap/internal/deploy"
@@ -33,6 +35,8 @@ type Options struct {
 	// ShutdownTimeout bounds how long Close waits for in-flight proxied
 	// requests (default 30s).
 	ShutdownTimeout time.Duration
+	// ConfigPath is the file Reload reads again ("" = reload refused).
+	ConfigPath string
 }
 
 // Daemon is one running hotswap.
@@ -48,6 +52,9 @@ type Daemon struct {
 	// versions holds each service's compiled version rule, built once by
 	// buildServices and shared with the webhook endpoints.
 	versions map[string]*version.Validator
+	dc       *client.Client // Docker, created when a service first needs it
+
+	reloadMu sync.Mutex // one reload at a time; guards cfg after Start
 
 	mu      sync.Mutex // guards servers, proxyLn, sockPath, tcpLn
 	servers []*http.Server
@@ -99,7 +106,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	for _, t := range cfg.Control.Tokens {
 		tokens = append(tokens, api.Token{Name: t.Name, Secret: []byte(t.Token.Value())})
 	}
-	d.api = api.NewServer(api.Options{Engine: d.engine, Store: st, Tokens: tokens, Log: d.log})
+	d.api = api.NewServer(api.Options{Engine: d.engine, Store: st, Tokens: tokens, Log: d.log, Reload: d.Reload})
 	return d, nil
 }
 

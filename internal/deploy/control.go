@@ -111,10 +111,14 @@ func (e *Engine) Status(ctx context.Context, name string) ([]Status, error) {
 		}
 		names = []string{name}
 	}
-	out := make([]Status, len(names))
-	for i, n := range names {
-		s := e.services[n]
-		st := Status{Service: n, Hosts: s.spec.Hosts, PathPrefix: s.spec.PathPrefix}
+	out := make([]Status, 0, len(names))
+	for _, n := range names {
+		s, err := e.service(n)
+		if err != nil {
+			continue // removed by a reload meanwhile
+		}
+		sp := s.spec()
+		st := Status{Service: n, Hosts: sp.Hosts, PathPrefix: sp.PathPrefix}
 		s.mu.Lock()
 		live, warm := s.live, s.warm
 		if s.active != nil {
@@ -124,7 +128,7 @@ func (e *Engine) Status(ctx context.Context, name string) ([]Status, error) {
 		s.mu.Unlock()
 		st.Live = versionStatus(live)
 		st.Warm = versionStatus(warm)
-		out[i] = st
+		out = append(out, st)
 	}
 	return out, nil
 }
@@ -146,6 +150,8 @@ func versionStatus(sl *slot) *VersionStatus {
 // Running reports whether release id is still being worked on by a
 // deployment (its steps may still grow), even if its state has settled.
 func (e *Engine) Running(id int64) bool {
+	e.svcMu.RLock()
+	defer e.svcMu.RUnlock()
 	for _, s := range e.services {
 		s.mu.Lock()
 		active := s.active != nil && s.active.rel == id
@@ -184,7 +190,7 @@ func (e *Engine) Logs(ctx context.Context, name, version string, n int) (string,
 		if version == "" {
 			return "", nil, fmt.Errorf("%w: %s has no live version", release.ErrNotFound, name)
 		}
-		if err := s.spec.Versions.Validate(version); err != nil {
+		if err := s.spec().Versions.Validate(version); err != nil {
 			return "", nil, err
 		}
 		r, err := e.store.FindVersion(ctx, name, version)
@@ -194,7 +200,7 @@ func (e *Engine) Logs(ctx context.Context, name, version string, n int) (string,
 		if r.InstanceID == "" {
 			return "", nil, fmt.Errorf("%w: no instance of %s %s is kept", release.ErrNotFound, name, version)
 		}
-		if inst, err = s.spec.Runtime.Adopt(ctx, r.InstanceID); errors.Is(err, rt.ErrNotFound) {
+		if inst, err = s.spec().Runtime.Adopt(ctx, r.InstanceID); errors.Is(err, rt.ErrNotFound) {
 			return "", nil, fmt.Errorf("%w: the instance of %s %s is gone (a stopped process's output is only in its log file under the state directory)",
 				release.ErrNotFound, name, version)
 		} else if err != nil {

@@ -86,11 +86,11 @@ func (e *Engine) cutover(s *service, m move) (*slot, error) {
 		return nil, errStale
 	}
 	demote := m.demote
-	keepWarm := demote == release.Warm && s.spec.WarmFor > 0 && old != nil && old.rel != m.rel
+	keepWarm := demote == release.Warm && s.spec().WarmFor > 0 && old != nil && old.rel != m.rel
 	if demote == release.Warm && !keepWarm {
 		demote = release.Retired
 	}
-	spec := s.spec.currentSpec()
+	spec := s.spec().currentSpec()
 	if m.spec != nil {
 		spec = *m.spec
 	}
@@ -149,7 +149,7 @@ func (e *Engine) cutover(s *service, m move) (*slot, error) {
 		e.drainAsync(s, old)
 		switch {
 		case keepWarm:
-			e.event(old.rel, "state", release.LevelInfo, fmt.Sprintf("replaced by %s (release #%d); kept warm for %s", m.version, m.rel, s.spec.WarmFor), 0)
+			e.event(old.rel, "state", release.LevelInfo, fmt.Sprintf("replaced by %s (release #%d); kept warm for %s", m.version, m.rel, s.spec().WarmFor), 0)
 		case m.removeOld:
 			e.goOwned(func() {
 				<-old.drained

@@ -156,7 +156,8 @@ type Engine struct {
 	log    *slog.Logger
 	opts   Options
 
-	services map[string]*service // immutable after New
+	svcMu    sync.RWMutex        // guards services (a reload adds and removes)
+	services map[string]*service
 
 	ctx    context.Context // cancelled by Close; parent of every deployment
 	cancel context.CancelFunc
@@ -180,24 +181,53 @@ func New(opts Options, specs []ServiceSpec) (*Engine, error) {
 		changed: make(chan struct{}),
 	}
 	for _, sp := range specs {
-		if sp.Versions == nil {
-			sp.Versions = version.Default
-		}
-		if sp.KeepReleases <= 0 {
-			sp.KeepReleases = 5
-		}
-		route, err := opts.Proxy.SetService(sp.Name, sp.Hosts, sp.PathPrefix, sp.Proxy)
-		if err != nil {
+		if _, err := e.addService(sp); err != nil {
 			cancel()
-			return nil, fmt.Errorf("route service %s: %w", sp.Name, err)
+			return nil, err
 		}
-		e.services[sp.Name] = &service{spec: sp, route: route, retiring: map[string]bool{}}
 	}
 	return e, nil
 }
 
+// AddService adds a service to a running engine (a reload): it is routed
+// and recovered like one configured at start (anything left of an earlier
+// life of the same name is reconciled to its records); nothing serves it
+// until a deploy, unless its records name a live release.
+func (e *Engine) AddService(ctx context.Context, sp ServiceSpec) error {
+	s, err := e.addService(sp)
+	if err != nil {
+		return err
+	}
+	return e.recoverService(ctx, s)
+}
+
+// addService routes a new service and gives it its engine state.
+func (e *Engine) addService(sp ServiceSpec) (*service, error) {
+	if sp.Versions == nil {
+		sp.Versions = version.Default
+	}
+	if sp.KeepReleases <= 0 {
+		sp.KeepReleases = 5
+	}
+	e.svcMu.Lock()
+	defer e.svcMu.Unlock()
+	if _, ok := e.services[sp.Name]; ok {
+		return nil, fmt.Errorf("service %s already exists", sp.Name)
+	}
+	route, err := e.proxy.SetService(sp.Name, sp.Hosts, sp.PathPrefix, sp.Proxy)
+	if err != nil {
+		return nil, fmt.Errorf("route service %s: %w", sp.Name, err)
+	}
+	s := &service{name: sp.Name, route: route, retiring: map[string]bool{}}
+	s.cur.Store(&sp)
+	e.services[sp.Name] = s
+	return s, nil
+}
+
 // Services lists the configured service names, sorted.
 func (e *Engine) Services() []string {
+	e.svcMu.RLock()
+	defer e.svcMu.RUnlock()
 	names := make([]string, 0, len(e.services))
 	for n := range e.services {
 		names = append(names, n)
@@ -207,7 +237,9 @@ func (e *Engine) Services() []string {
 }
 
 func (e *Engine) service(name string) (*service, error) {
+	e.svcMu.RLock()
 	s, ok := e.services[name]
+	e.svcMu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("%w %q (configured: %v)", ErrUnknownService, name, e.Services())
 	}
@@ -253,7 +285,13 @@ func (e *Engine) Close(ctx context.Context) error {
 		return nil
 	}
 	var errs []error
+	e.svcMu.RLock()
+	all := make([]*service, 0, len(e.services))
 	for _, s := range e.services {
+		all = append(all, s)
+	}
+	e.svcMu.RUnlock()
+	for _, s := range all {
 		s.mu.Lock()
 		slots := []*slot{s.live, s.warm}
 		s.live, s.warm = nil, nil
@@ -261,7 +299,7 @@ func (e *Engine) Close(ctx context.Context) error {
 		for _, sl := range slots {
 			if sl != nil && sl.inst != nil {
 				if err := sl.inst.Stop(ctx); err != nil {
-					errs = append(errs, fmt.Errorf("stop %s %s: %w", s.spec.Name, sl.version, err))
+					errs = append(errs, fmt.Errorf("stop %s %s: %w", s.name, sl.version, err))
 				}
 			}
 		}

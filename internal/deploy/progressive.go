@@ -58,7 +58,7 @@ func (e *Engine) preview(ctx context.Context, s *service, d *deployment, inst rt
 	s.route.SetPreview(t)
 	step := time.Now()
 	e.event(d.rel, "preview", release.LevelInfo, fmt.Sprintf("holding: requests with header %s or cookie %s reach %s; `hotswap promote %s` to continue, `hotswap abort %s` to stop",
-		orDefault(s.spec.Proxy.PreviewHeader, "(none)"), orDefault(s.spec.Proxy.PreviewCookie, "(none)"), d.version, s.spec.Name, s.spec.Name), 0)
+		orDefault(s.spec().Proxy.PreviewHeader, "(none)"), orDefault(s.spec().Proxy.PreviewCookie, "(none)"), d.version, s.spec().Name, s.spec().Name), 0)
 	_, c, err := e.watch(ctx, s, d, inst, nil, "preview", 0, nil)
 	s.route.ClearPreview()
 	if err != nil {
@@ -66,7 +66,7 @@ func (e *Engine) preview(ctx context.Context, s *service, d *deployment, inst rt
 		return err
 	}
 	e.goOwned(func() { // the instance lives on; its preview target only drains
-		dctx, cancel := context.WithTimeout(context.Background(), s.spec.DrainTimeout)
+		dctx, cancel := context.WithTimeout(context.Background(), s.spec().DrainTimeout)
 		defer cancel()
 		_ = t.Drain(dctx)
 	})
@@ -80,7 +80,7 @@ func (e *Engine) preview(ctx context.Context, s *service, d *deployment, inst rt
 // analysis interval. It returns the target now carrying the canary share;
 // the caller switches it to 100%.
 func (e *Engine) canary(ctx context.Context, s *service, d *deployment, inst rt.Instance) (*proxy.Target, error) {
-	p := s.spec.Progressive
+	p := s.spec().Progressive
 	t, err := s.route.NewTarget(d.version, inst.Addr())
 	if err != nil {
 		return nil, &failure{step: "canary", err: err}
@@ -109,7 +109,7 @@ func (e *Engine) canary(ctx context.Context, s *service, d *deployment, inst rt.
 		}
 	}
 	if p.ApprovalBeforeLast && !promotedLast(d) {
-		e.event(d.rel, "approval", release.LevelInfo, fmt.Sprintf("waiting for approval before 100%%: `hotswap promote %s` or `hotswap abort %s`", s.spec.Name, s.spec.Name), 0)
+		e.event(d.rel, "approval", release.LevelInfo, fmt.Sprintf("waiting for approval before 100%%: `hotswap promote %s` or `hotswap abort %s`", s.spec().Name, s.spec().Name), 0)
 		v, _, err := e.watch(ctx, s, d, inst, t, "awaiting approval", 0, stable())
 		if err != nil {
 			return fail(err)
@@ -143,7 +143,7 @@ func (e *Engine) liveWindow(s *service) func() window {
 // abort, exit of the instance or shutdown.
 func (e *Engine) watch(ctx context.Context, s *service, d *deployment, inst rt.Instance, cand *proxy.Target,
 	phase string, dur time.Duration, stable func() window) (Verdict, command, error) {
-	a := s.spec.Progressive.Analysis
+	a := s.spec().Progressive.Analysis
 	var tick <-chan time.Time
 	var base proxy.Stats
 	if a != nil && cand != nil && stable != nil {
@@ -194,8 +194,8 @@ func (e *Engine) watch(ctx context.Context, s *service, d *deployment, inst rt.I
 // bake watches the new version after a blue/green switch while the old one
 // is still warm; a failing analysis flips traffic back to it at once.
 func (e *Engine) bake(ctx context.Context, s *service, d *deployment, inst rt.Instance) error {
-	a := s.spec.Progressive.Analysis
-	if a == nil || a.Bake <= 0 || d.kind != KindDeploy || s.spec.Progressive.Strategy == "canary" { // config releases go straight
+	a := s.spec().Progressive.Analysis
+	if a == nil || a.Bake <= 0 || d.kind != KindDeploy || s.spec().Progressive.Strategy == "canary" { // config releases go straight
 		return nil
 	}
 	s.mu.Lock()
@@ -244,7 +244,7 @@ func (e *Engine) autoRollback(s *service, d *deployment, v Verdict) {
 		e.event(d.rel, "rollback", release.LevelError, "analysis failed but no warm version is left to roll back to: "+v.String(), 0)
 		return
 	}
-	req := Request{Service: s.spec.Name, Version: w.version, Kind: KindRollback,
+	req := Request{Service: s.spec().Name, Version: w.version, Kind: KindRollback,
 		Note:   fmt.Sprintf("automatic: the analysis of %s failed during its bake", d.version),
 		Source: release.Source{Kind: release.SourceAuto, Actor: "analysis"}}
 	row := e.rowLocked(s, req, e.restoredRelease(e.ctx, s, w.version))
@@ -255,7 +255,7 @@ func (e *Engine) autoRollback(s *service, d *deployment, v Verdict) {
 		return
 	}
 	rd := newDeployment(row, req)
-	e.event(rd.rel, "start", release.LevelInfo, fmt.Sprintf("rollback %s %s: the analysis of %s failed: %s", s.spec.Name, w.version, d.version, v.String()), 0)
+	e.event(rd.rel, "start", release.LevelInfo, fmt.Sprintf("rollback %s %s: the analysis of %s failed: %s", s.spec().Name, w.version, d.version, v.String()), 0)
 	_, ok, err := e.warmRollback(e.ctx, s, rd.rel, w)
 	if !ok {
 		if err == nil {

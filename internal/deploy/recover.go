@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hotswap/hotswap/internal/health"
 	"github.com/hotswap/hotswap/internal/release"
 	rt "github.com/hotswap/hotswap/internal/runtime"
 )
@@ -20,7 +19,11 @@ import (
 func (e *Engine) Recover(ctx context.Context) error {
 	var errs []error
 	for _, name := range e.Services() {
-		if err := e.recoverService(ctx, e.services[name]); err != nil {
+		s, err := e.service(name)
+		if err != nil {
+			continue
+		}
+		if err := e.recoverService(ctx, s); err != nil {
 			errs = append(errs, fmt.Errorf("recover %s: %w", name, err))
 			e.log.Error("recover service", "service", name, "err", err)
 		}
@@ -29,8 +32,8 @@ func (e *Engine) Recover(ctx context.Context) error {
 }
 
 func (e *Engine) recoverService(ctx context.Context, s *service) error {
-	name := s.spec.Name
-	sp := s.spec
+	name := s.spec().Name
+	sp := s.spec()
 	// 1. Deploys the previous daemon did not finish: their instances never
 	// served; remove them.
 	stale, err := e.store.ByState(ctx, name, release.Queued, release.Deploying)
@@ -164,21 +167,17 @@ func (e *Engine) recoverService(ctx context.Context, s *service) error {
 // returns the instance, or nil (reported) when it could not.
 func (e *Engine) restartRecovered(ctx context.Context, s *service, live *release.Release) rt.Instance {
 	e.event(live.ID, "recover", release.LevelWarn, "the live instance is gone after the daemon restart; starting "+live.Version+" again", 0)
-	ctx, cancel := context.WithTimeout(ctx, s.spec.Health.Deadline+stopTimeout)
+	sp := s.spec()
+	ctx, cancel := context.WithTimeout(ctx, sp.Health.Deadline+stopTimeout)
 	defer cancel()
-	inst, err := s.spec.Runtime.Start(ctx, rt.Spec{Version: live.Version, ReleaseID: live.ID})
-	if err == nil {
-		if herr := health.WaitHealthy(ctx, inst.Addr(), s.spec.Health, inst.Done(), nil); herr != nil {
-			err = e.diagnose(inst, "health", herr)
-			e.removeInstance(context.Background(), inst, live.ID)
-		}
-	}
+	inst, err := e.startGated(ctx, sp, live.Version, live.ID)
 	if err != nil {
 		e.event(live.ID, "recover", release.LevelError, "could not put "+live.Version+" back in service: "+err.Error(), 0)
-		e.log.Error("recover live version", "service", s.spec.Name, "version", live.Version, "err", firstLine(err.Error()))
+		e.log.Error("recover live version", "service", sp.Name, "version", live.Version, "err", firstLine(err.Error()))
 		return nil
 	}
-	if _, err := e.cutover(s, move{rel: live.ID, version: live.Version, inst: inst, fromNone: true}); err != nil {
+	spec := sp.currentSpec()
+	if _, err := e.cutover(s, move{rel: live.ID, version: live.Version, inst: inst, spec: &spec, fromNone: true}); err != nil {
 		e.removeInstance(context.Background(), inst, live.ID)
 		if !errors.Is(err, errStale) {
 			e.event(live.ID, "recover", release.LevelError, err.Error(), 0)
@@ -194,7 +193,7 @@ func (e *Engine) restartRecovered(ctx context.Context, s *service, live *release
 // the new check like any deploy. If it fails, the re-adopted instance keeps
 // serving and the release says why.
 func (e *Engine) rolloutConfig(s *service, live *release.Release) {
-	_, err := e.Submit(e.ctx, Request{Service: s.spec.Name, Version: live.Version, Kind: KindConfig, Queue: true,
+	_, err := e.Submit(e.ctx, Request{Service: s.spec().Name, Version: live.Version, Kind: KindConfig, Queue: true,
 		Note:   "the service's configuration changed since this instance started",
 		Source: release.Source{Kind: release.SourceAuto, Actor: "config"}})
 	if err != nil {
@@ -203,12 +202,12 @@ func (e *Engine) rolloutConfig(s *service, live *release.Release) {
 }
 
 func (e *Engine) removeByID(ctx context.Context, s *service, id string, rel int64) {
-	inst, err := s.spec.Runtime.Adopt(ctx, id)
+	inst, err := s.spec().Runtime.Adopt(ctx, id)
 	if errors.Is(err, rt.ErrNotFound) {
 		return
 	}
 	if err != nil {
-		e.log.Error("adopt leftover", "service", s.spec.Name, "instance", id, "err", err)
+		e.log.Error("adopt leftover", "service", s.spec().Name, "instance", id, "err", err)
 		return
 	}
 	e.removeInstance(ctx, inst, rel)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hotswap/hotswap/internal/proxy"
@@ -44,8 +45,9 @@ func newSlot(rel int64, version string, spec instanceSpec, inst rt.Instance, t *
 
 // service is the engine's per-service state.
 type service struct {
-	spec  ServiceSpec
+	cur   atomic.Pointer[ServiceSpec] // the configuration; replaced whole by a reload
 	route *proxy.Service
+	name  string
 
 	// cut is the owner of traffic moves: every change of live or warm (the
 	// cutover, the warm window's end, recovery) holds it from its check to
@@ -60,7 +62,12 @@ type service struct {
 	active    *deployment // the deploy or rollback in progress, or nil
 	queue     []*deployment
 	retiring  map[string]bool // instance IDs being drained and stopped; retention must not touch them
+	removed   bool            // taken out of the configuration by a reload: refuses new work
 }
+
+// spec is the service's configuration as of now. A reload replaces it
+// whole; a reader that needs several fields consistent takes it once.
+func (s *service) spec() *ServiceSpec { return s.cur.Load() }
 
 // heldLocked reports whether the engine holds the instance: serving, warm,
 // or still draining on its way out. Called with s.mu held.
@@ -119,12 +126,15 @@ func (e *Engine) submit(ctx context.Context, req Request) (*release.Release, boo
 		req.Kind = KindDeploy
 	}
 	if req.Kind == KindDeploy || req.Version != "" {
-		if err := s.spec.Versions.Validate(req.Version); err != nil {
+		if err := s.spec().Versions.Validate(req.Version); err != nil {
 			return nil, false, err
 		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.removed {
+		return nil, false, fmt.Errorf("%w %q: removed from the configuration", ErrUnknownService, req.Service)
+	}
 	var restored *release.Release
 	if req.Kind == KindRollback {
 		if s.active != nil && s.active.kind != KindRollback {
@@ -164,9 +174,9 @@ func (e *Engine) submit(ctx context.Context, req Request) (*release.Release, boo
 		for _, old := range s.queue {
 			e.event(old.rel, "queue", release.LevelWarn, fmt.Sprintf("superseded by %s (release #%d)", rel.Version, rel.ID), 0)
 		}
-		if _, err := e.store.SupersedeQueued(ctx, s.spec.Name, rel.ID,
+		if _, err := e.store.SupersedeQueued(ctx, s.spec().Name, rel.ID,
 			fmt.Sprintf("superseded by %s (release #%d)", rel.Version, rel.ID)); err != nil {
-			e.log.Error("supersede queued releases", "service", s.spec.Name, "err", err)
+			e.log.Error("supersede queued releases", "service", s.spec().Name, "err", err)
 		}
 		s.queue = []*deployment{d}
 		e.event(rel.ID, "queue", release.LevelInfo, fmt.Sprintf("queued behind %s %s (release #%d)", s.active.kind, s.active.version, s.active.rel), 0)
@@ -183,7 +193,7 @@ func (e *Engine) submit(ctx context.Context, req Request) (*release.Release, boo
 func (e *Engine) rowLocked(s *service, req Request, restored *release.Release) *release.Release {
 	rel := &release.Release{
 		Service: req.Service, Version: req.Version, Kind: req.Kind, State: release.Queued,
-		Strategy: s.spec.Progressive.strategyName(), Source: req.Source,
+		Strategy: s.spec().Progressive.strategyName(), Source: req.Source,
 		Note: req.Note, GitCommit: req.Commit, Author: req.Author,
 	}
 	if s.live != nil {
@@ -237,7 +247,7 @@ func (e *Engine) restoredRelease(ctx context.Context, s *service, v string) *rel
 			return r
 		}
 	}
-	r, err := e.store.FindVersion(ctx, s.spec.Name, v)
+	r, err := e.store.FindVersion(ctx, s.spec().Name, v)
 	if err != nil {
 		return nil
 	}
@@ -254,9 +264,9 @@ func (e *Engine) rollbackTarget(ctx context.Context, s *service, v string) (stri
 		if s.warm != nil {
 			return s.warm.version, nil
 		}
-		prev, err := e.store.LastGood(ctx, s.spec.Name, liveVersion)
+		prev, err := e.store.LastGood(ctx, s.spec().Name, liveVersion)
 		if errors.Is(err, release.ErrNotFound) {
-			return "", fmt.Errorf("%w for %s", ErrNoPrevious, s.spec.Name)
+			return "", fmt.Errorf("%w for %s", ErrNoPrevious, s.spec().Name)
 		}
 		if err != nil {
 			return "", fmt.Errorf("find previous release: %w", err)
@@ -264,7 +274,7 @@ func (e *Engine) rollbackTarget(ctx context.Context, s *service, v string) (stri
 		return prev.Version, nil
 	}
 	if v == liveVersion {
-		return "", fmt.Errorf("%w: %s %s", ErrAlreadyLive, s.spec.Name, v)
+		return "", fmt.Errorf("%w: %s %s", ErrAlreadyLive, s.spec().Name, v)
 	}
 	if err := e.wentLive(ctx, s, v); err != nil {
 		return "", err
@@ -274,9 +284,9 @@ func (e *Engine) rollbackTarget(ctx context.Context, s *service, v string) (stri
 
 // wentLive refuses a rollback to a version that never went live.
 func (e *Engine) wentLive(ctx context.Context, s *service, v string) error {
-	if _, err := e.store.FindVersion(ctx, s.spec.Name, v); err != nil {
+	if _, err := e.store.FindVersion(ctx, s.spec().Name, v); err != nil {
 		if errors.Is(err, release.ErrNotFound) {
-			return fmt.Errorf("%w: %s %s has no release that went live; deploy it instead", ErrNeverDeployed, s.spec.Name, v)
+			return fmt.Errorf("%w: %s %s has no release that went live; deploy it instead", ErrNeverDeployed, s.spec().Name, v)
 		}
 		return fmt.Errorf("find release %s: %w", v, err)
 	}

@@ -54,8 +54,8 @@ func (e *Engine) supervise(s *service, sl *slot) {
 	}
 	e.event(sl.rel, "supervise", release.LevelError,
 		fmt.Sprintf("live instance of %s %s; starting it again in %s", sl.version, how, backoff), 0)
-	e.log.Error("live instance lost", "service", s.spec.Name, "version", sl.version, "how", how)
-	e.notifyEvent(Notification{Kind: "failed", Service: s.spec.Name, Version: sl.version, ReleaseID: sl.rel,
+	e.log.Error("live instance lost", "service", s.spec().Name, "version", sl.version, "how", how)
+	e.notifyEvent(Notification{Kind: "failed", Service: s.spec().Name, Version: sl.version, ReleaseID: sl.rel,
 		Actor: "supervisor", Reason: "live instance " + how, Automatic: true})
 	e.restartLoop(s, sl, backoff)
 }
@@ -70,9 +70,9 @@ func (e *Engine) restartLoop(s *service, dead *slot, backoff time.Duration) {
 			return
 		}
 		next := min(max(2*backoff, time.Second), restartMax)
-		inst, err := e.restartLive(s, dead)
+		inst, spec, err := e.restartLive(s, dead)
 		if err == nil {
-			_, cerr := e.cutover(s, move{rel: dead.rel, version: dead.version, inst: inst, from: dead, removeOld: true, backoff: next})
+			_, cerr := e.cutover(s, move{rel: dead.rel, version: dead.version, inst: inst, spec: &spec, from: dead, removeOld: true, backoff: next})
 			if cerr == nil {
 				return
 			}
@@ -92,20 +92,32 @@ func (e *Engine) restartLoop(s *service, dead *slot, backoff time.Duration) {
 	}
 }
 
-// restartLive starts the live version again and gates it on health.
-func (e *Engine) restartLive(s *service, sl *slot) (rt.Instance, error) {
-	ctx, cancel := context.WithTimeout(e.ctx, s.spec.Health.Deadline+stopTimeout)
+// restartLive starts the live version again (with the service's current
+// configuration, returned) and gates it on health.
+func (e *Engine) restartLive(s *service, sl *slot) (rt.Instance, instanceSpec, error) {
+	sp := s.spec()
+	ctx, cancel := context.WithTimeout(e.ctx, sp.Health.Deadline+stopTimeout)
 	defer cancel()
 	step := time.Now()
-	inst, err := s.spec.Runtime.Start(ctx, rt.Spec{Version: sl.version, ReleaseID: sl.rel})
+	inst, err := e.startGated(ctx, sp, sl.version, sl.rel)
 	if err != nil {
-		return nil, fmt.Errorf("start: %w", err)
-	}
-	if err := health.WaitHealthy(ctx, inst.Addr(), s.spec.Health, inst.Done(), nil); err != nil {
-		derr := e.diagnose(inst, "health", err)
-		e.removeInstance(context.Background(), inst, sl.rel)
-		return nil, derr
+		return nil, instanceSpec{}, err
 	}
 	e.event(sl.rel, "supervise", release.LevelInfo, fmt.Sprintf("%s healthy again at %s", sl.version, inst.Addr()), time.Since(step))
+	return inst, sp.currentSpec(), nil
+}
+
+// startGated starts version for release rel with sp and waits for it to
+// pass sp's health check; an instance that does not is removed.
+func (e *Engine) startGated(ctx context.Context, sp *ServiceSpec, version string, rel int64) (rt.Instance, error) {
+	inst, err := sp.Runtime.Start(ctx, rt.Spec{Version: version, ReleaseID: rel})
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", version, err)
+	}
+	if err := health.WaitHealthy(ctx, inst.Addr(), sp.Health, inst.Done(), nil); err != nil {
+		derr := e.diagnose(inst, "health", err)
+		e.removeInstance(context.Background(), inst, rel)
+		return nil, derr
+	}
 	return inst, nil
 }

@@ -21,10 +21,10 @@ func (e *Engine) drainAsync(s *service, sl *slot) {
 func (e *Engine) drain(s *service, sl *slot) {
 	defer close(sl.drained)
 	step := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), s.spec.DrainTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.spec().DrainTimeout)
 	defer cancel()
 	if err := sl.target.Drain(ctx); err != nil {
-		e.event(sl.rel, "drain", release.LevelWarn, fmt.Sprintf("drain timeout %s reached with requests in flight; they were closed", s.spec.DrainTimeout), time.Since(step))
+		e.event(sl.rel, "drain", release.LevelWarn, fmt.Sprintf("drain timeout %s reached with requests in flight; they were closed", s.spec().DrainTimeout), time.Since(step))
 		return
 	}
 	e.event(sl.rel, "drain", release.LevelInfo, "drained: no requests in flight", time.Since(step))
@@ -34,7 +34,7 @@ func (e *Engine) drain(s *service, sl *slot) {
 func (e *Engine) watchWarmLocked(s *service, sl *slot) {
 	stop := make(chan struct{})
 	sl.stopWarm = stop
-	window := s.spec.WarmFor - time.Since(sl.since)
+	window := s.spec().WarmFor - time.Since(sl.since)
 	e.goOwned(func() {
 		t := time.NewTimer(window)
 		defer t.Stop()
@@ -56,7 +56,7 @@ func (e *Engine) watchWarmLocked(s *service, sl *slot) {
 		sl.unwatchLocked()
 		s.mu.Unlock()
 		s.cut.Unlock()
-		e.retire(s, sl, release.Retired, "warm window of "+s.spec.WarmFor.String()+" ended")
+		e.retire(s, sl, release.Retired, "warm window of "+s.spec().WarmFor.String()+" ended")
 	})
 }
 
