@@ -170,6 +170,28 @@ func TestCLIExitCodesAndOutput(t *testing.T) {
 	if code, out := run(t, "-c", cfg, "audit"); code != ExitOK || !strings.Contains(out, "rejected") {
 		t.Errorf("audit shows no rejected command: %d\n%s", code, out)
 	}
+
+	// reload: an invalid file changes nothing and says where; the good
+	// file again touches nothing that did not change.
+	good, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(good), "interval: 50ms", "interval: fast", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := run(t, "-c", cfg, "reload"); code != ExitUsage || !strings.Contains(out, cfg+":") || !strings.Contains(out, "services[0].health.interval") {
+		t.Errorf("reload of an invalid file: exit %d, want %d naming %s:line:col and the key:\n%s", code, ExitUsage, cfg, out)
+	}
+	if err := os.WriteFile(cfg, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := run(t, "-c", cfg, "reload"); code != ExitOK || !strings.Contains(out, "unchanged 1 service(s)") {
+		t.Errorf("reload of the unchanged file: exit %d\n%s", code, out)
+	}
+	if code, out := run(t, "-c", cfg, "status"); code != ExitOK || !strings.Contains(out, "live   v1") {
+		t.Errorf("status after the reloads: %d\n%s", code, out)
+	}
 }
 
 func TestConfigCheck(t *testing.T) {

@@ -156,7 +156,7 @@ type Engine struct {
 	log    *slog.Logger
 	opts   Options
 
-	svcMu    sync.RWMutex        // guards services (a reload adds and removes)
+	svcMu    sync.RWMutex // guards services (a reload adds and removes)
 	services map[string]*service
 
 	ctx    context.Context // cancelled by Close; parent of every deployment
