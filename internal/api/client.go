@@ -142,12 +142,11 @@ func (c *Client) Abort(ctx context.Context, service string) (int64, error) {
 }
 
 func (c *Client) control(ctx context.Context, service, verb string) (int64, error) {
-	var out map[string]int64
+	var out ControlResult
 	err := c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(service)+"/"+verb, nil, &out)
-	return out["release"], err
+	return out.Release, err
 }
 
-// Prune removes images beyond retention.
 // Reload asks the daemon to re-read and apply its configuration file.
 func (c *Client) Reload(ctx context.Context) (ReloadResult, error) {
 	var out ReloadResult
@@ -155,6 +154,7 @@ func (c *Client) Reload(ctx context.Context) (ReloadResult, error) {
 	return out, err
 }
 
+// Prune removes images beyond retention.
 func (c *Client) Prune(ctx context.Context, service string) (PruneResult, error) {
 	var out PruneResult
 	return out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(service)+"/prune", nil, &out)

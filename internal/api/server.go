@@ -246,7 +246,7 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request, action string, 
 		return
 	}
 	s.audit(r.Context(), callerOf(r), action, svc, "", release.OutcomeOK, fmt.Sprintf("release #%d", id))
-	writeJSON(w, http.StatusOK, map[string]int64{"release": id})
+	writeJSON(w, http.StatusOK, ControlResult{Release: id})
 }
 
 func (s *Server) prune(w http.ResponseWriter, r *http.Request) {

@@ -85,6 +85,11 @@ type Accepted struct {
 	Duplicate bool    `json:"duplicate,omitempty"`
 }
 
+// ControlResult answers promote and abort: the release they acted on.
+type ControlResult struct {
+	Release int64 `json:"release"`
+}
+
 // ReloadResult answers POST /v1/reload: what the new configuration changed.
 type ReloadResult struct {
 	Added     []string          `json:"added"`     // routed; nothing serves them until a deploy

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -130,4 +131,59 @@ func serveProcess(t *testing.T, cfgPath string, f *os.File) *exec.Cmd {
 		t.Fatal(err)
 	}
 	return cmd
+}
+
+// TestHungLiveReplacedEndToEnd: a live app that stops answering without
+// exiting (SIGSTOP, as a deadlock would look) is replaced by the daemon
+// within health.interval × healthy_threshold (each check bounded by
+// health.timeout) plus the time a new instance has to become healthy
+// (health.deadline), and the replacement serves.
+func TestHungLiveReplacedEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, "")
+	d, c := daemonClient(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	mustDeploy(ctx, t, c, "web", "v1", "live")
+	code, _, body := get(t, d, "web.test", "/pid")
+	pid, err := strconv.Atoi(strings.TrimSpace(body))
+	if code != 200 || err != nil {
+		t.Fatalf("pid of the live app: %d %q", code, body)
+	}
+	before, err := c.Status(ctx, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil { // the app this test deployed
+		t.Fatal(err)
+	}
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	h := cfg.Services[0].Health
+	bound := time.Duration(h.HealthyThreshold)*(h.Interval+h.Timeout) + h.Deadline + 5*time.Second // slack for a loaded machine
+	bctx, bcancel := context.WithTimeout(ctx, bound)
+	defer bcancel()
+	for {
+		st, err := c.Status(bctx, "web")
+		if err == nil && st[0].Live != nil && st[0].Live.Addr != before[0].Live.Addr && st[0].Live.Health.Healthy {
+			break
+		}
+		if bctx.Err() != nil {
+			t.Fatalf("the hung live app was not replaced within %s: %+v", bound, st)
+		}
+		time.Sleep(50 * time.Millisecond) // polling an outside condition under a deadline
+	}
+	if code, v, _ := get(t, d, "web.test", "/"); code != 200 || v != "v1" {
+		t.Fatalf("after the replacement: %d from %q", code, v)
+	}
+	rel, err := c.Release(ctx, before[0].Live.Release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range rel.Events {
+		found = found || (e.Step == "supervise" && strings.Contains(e.Message, "fails its health check"))
+	}
+	if !found {
+		t.Errorf("no supervise event says the live app failed its health check: %+v", rel.Events)
+	}
 }
