@@ -3,7 +3,6 @@ package release
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 )
 
@@ -53,21 +52,8 @@ func (s *Store) RecordSwitch(ctx context.Context, sw Switch) (demoted int64, err
 			}
 		}
 		if r.State != Live {
-			if !Valid(r.State, Live) {
-				return &TransitionError{ID: r.ID, From: r.State, To: Live}
-			}
-			cur, err := scanRelease(tx.QueryRowContext(ctx, `SELECT `+releaseCols+` FROM releases
-				WHERE service = ? AND state = ?`, r.Service, Live))
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-			case err != nil:
-				return fmt.Errorf("read live release of %s: %w", r.Service, err)
-			default:
-				cur.State = sw.Demote
-				if err := s.save(ctx, tx, Live, cur); err != nil {
-					return err
-				}
-				demoted = cur.ID
+			if demoted, err = s.demoteLive(ctx, tx, r, sw.Demote); err != nil {
+				return err
 			}
 		}
 		from := r.State

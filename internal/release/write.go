@@ -268,22 +268,8 @@ func (s *Store) Promote(ctx context.Context, id int64, demoteTo State) (demoted 
 		if r.State == Live {
 			return nil
 		}
-		if !Valid(r.State, Live) {
-			return &TransitionError{ID: id, From: r.State, To: Live}
-		}
-		cur, err := scanRelease(tx.QueryRowContext(ctx, `SELECT `+releaseCols+` FROM releases
-			WHERE service = ? AND state = ?`, r.Service, Live))
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return fmt.Errorf("read live release of %s: %w", r.Service, err)
-		default:
-			from := cur.State
-			cur.State = demoteTo
-			if err := s.save(ctx, tx, from, cur); err != nil {
-				return err
-			}
-			demoted = cur.ID
+		if demoted, err = s.demoteLive(ctx, tx, r, demoteTo); err != nil {
+			return err
 		}
 		from := r.State
 		r.State = Live
@@ -293,6 +279,27 @@ func (s *Store) Promote(ctx context.Context, id int64, demoteTo State) (demoted 
 		return 0, fmt.Errorf("promote release %d: %w", id, err)
 	}
 	return demoted, nil
+}
+
+// demoteLive checks r may become Live and moves the service's current Live
+// release (if any) to demoteTo, inside tx. It returns the demoted id or 0.
+func (s *Store) demoteLive(ctx context.Context, tx *sql.Tx, r *Release, demoteTo State) (int64, error) {
+	if !Valid(r.State, Live) {
+		return 0, &TransitionError{ID: r.ID, From: r.State, To: Live}
+	}
+	cur, err := scanRelease(tx.QueryRowContext(ctx, `SELECT `+releaseCols+` FROM releases
+		WHERE service = ? AND state = ?`, r.Service, Live))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("read live release of %s: %w", r.Service, err)
+	}
+	cur.State = demoteTo
+	if err := s.save(ctx, tx, Live, cur); err != nil {
+		return 0, err
+	}
+	return cur.ID, nil
 }
 
 // SupersedeQueued marks every Queued release of service older than keepID
