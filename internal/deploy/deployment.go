@@ -129,6 +129,7 @@ func (e *Engine) run(s *service, d *deployment) {
 				e.conclude(s, d, err)
 				return
 			}
+			e.dropWarm(s, w, "it did not answer the rollback's health check")
 		}
 	}
 	e.conclude(s, d, e.blueGreen(ctx, s, d))
@@ -161,6 +162,24 @@ func (e *Engine) configStillNeeded(s *service, d *deployment) bool {
 		return true
 	}
 	return false
+}
+
+// dropWarm retires a warm instance that can no longer serve a rollback, so
+// it is not offered again (its release retires).
+func (e *Engine) dropWarm(s *service, w *slot, why string) {
+	s.cut.Lock()
+	s.mu.Lock()
+	mine := s.warm == w
+	if mine {
+		s.stopWarmLocked()
+		w.unwatchLocked()
+	}
+	s.mu.Unlock()
+	s.cut.Unlock()
+	if mine {
+		e.retireAsync(s, w, release.Retired)
+		e.event(w.rel, "state", release.LevelWarn, "warm instance retired: "+why, 0)
+	}
 }
 
 // landed reports a deployment whose release went live.

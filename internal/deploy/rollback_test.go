@@ -209,4 +209,19 @@ func TestWarmDiesDuringRollback(t *testing.T) {
 	if !strings.Contains(r.events(rb.ID), "starting it again") {
 		t.Errorf("the rollback does not say the warm instance was gone:\n%s", r.events(rb.ID))
 	}
+	// The dead warm instance is not offered again: its release retires.
+	if sl := r.warmSlot(); sl == w {
+		t.Error("the dead warm instance is still held as warm")
+	}
+	for {
+		ch := r.e.Changed()
+		if got, err := r.store.GetRelease(context.Background(), w.rel); err != nil || got.State == release.Retired {
+			break
+		}
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the dead warm instance's release did not retire")
+		}
+	}
 }
