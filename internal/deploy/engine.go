@@ -127,11 +127,18 @@ func (is instanceSpec) encode() string {
 	return string(b)
 }
 
-// decodeSpec reads a recorded spec; a release written before specs were
-// recorded has none, and is taken to match the current configuration.
+// decodeSpec reads a recorded spec. The database is outside input: a
+// release written before specs were recorded, or a value that does not
+// decode to a usable health check, is taken to match the current
+// configuration (so the instance is still watched, with today's check).
 func decodeSpec(s string, current instanceSpec) instanceSpec {
 	var is instanceSpec
-	if s == "" || json.Unmarshal([]byte(s), &is) != nil || is.Health.Path == "" {
+	if s == "" || json.Unmarshal([]byte(s), &is) != nil {
+		return current
+	}
+	h := is.Health
+	if h.Interval <= 0 || h.Timeout <= 0 || h.HealthyThreshold < 1 || h.UnhealthyThreshold < 0 ||
+		(h.Path != "" && h.Path[0] != '/') || len(h.Path) > 2048 || len(h.Host) > 255 {
 		return current
 	}
 	return is
