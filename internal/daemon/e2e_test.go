@@ -78,6 +78,10 @@ func TestZeroDowntimeUnderLoad(t *testing.T) {
 		rel := do(ctx, t, c, a)
 		if a.want == "live" {
 			tl.switched(rel.Version, t0, time.Now(), rel.FinishedAt, drain)
+			// Every version that went live must be seen serving: wait
+			// (poll with a deadline) until it has, rather than hope the
+			// next step takes long enough.
+			waitForTraffic(t, d, "web")
 		}
 		st, err := c.Status(ctx, "web")
 		if err != nil || len(st) != 1 || st[0].Live == nil || st[0].Live.Version != a.live {
