@@ -7,10 +7,14 @@
 // It is the only package that knows about all the others: runtime, health,
 // proxy and release are independent of each other and of the engine.
 //
-// Ownership: each service's live/warm instances, its running deployment and
-// its queue belong to that service's mutex (service.mu). A deployment runs in
-// one goroutine owned by the engine (tracked by Engine.wg) and touches shared
-// service state only under that mutex, at the commit points (switch, retire).
+// Ownership: each service has one owner of its traffic, service.cut: every
+// move of what serves it goes through cutover (cutover.go) under it, in one
+// order — record in the store, then swap the proxy's pointer — so record and
+// traffic never disagree. service.mu guards the slots, the running
+// deployment and the queue for readers and for the install itself. A
+// deployment runs in one goroutine owned by the engine (tracked by
+// Engine.wg); waiting (health, hooks, canary, bake, drain) happens outside
+// every lock.
 package deploy
 
 import (
