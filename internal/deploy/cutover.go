@@ -118,6 +118,9 @@ func (e *Engine) cutover(s *service, m move) (*slot, error) {
 	s.route.ClearCanary() // a canary target is now the live one
 	nl := newSlot(m.rel, m.version, spec, m.inst, t)
 	nl.backoff = m.backoff
+	if m.takeOver != nil {
+		nl.earlier = append(append(nl.earlier, m.takeOver.earlier...), m.takeOver.drained)
+	}
 	s.live = nl
 	if m.takeOver != nil {
 		s.stopWarmLocked()
@@ -152,7 +155,7 @@ func (e *Engine) cutover(s *service, m move) (*slot, error) {
 			e.event(old.rel, "state", release.LevelInfo, fmt.Sprintf("replaced by %s (release #%d); kept warm for %s", m.version, m.rel, s.spec().WarmFor), 0)
 		case m.removeOld:
 			e.goOwned(func() {
-				<-old.drained
+				old.waitDrained()
 				e.removeInstance(context.Background(), old.inst, old.rel)
 			})
 		default:

@@ -46,7 +46,7 @@ func newScripted(t *testing.T, service string) *scripted {
 	root := t.TempDir()
 	// root/releases/<version>/app, as a real process service is laid
 	// out: a version without its directory cannot be prepared.
-	for _, v := range append([]string{"v1", "v2", "v3", "v2-errors", "v2-unhealthy"}, runtimetest.Versions...) {
+	for _, v := range append([]string{"v1", "v2", "v3", "v4", "v2-errors", "v2-unhealthy"}, runtimetest.Versions...) {
 		d := filepath.Join(root, "releases", v)
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)

@@ -2,6 +2,8 @@ package deploy
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -223,5 +225,42 @@ func TestWarmDiesDuringRollback(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("the dead warm instance's release did not retire")
 		}
+	}
+}
+
+// TestTakenOverWarmKeepsItsStreams: a stream on v1 keeps running on v1's
+// old proxy target after v1 is replaced; a rollback takes v1's instance
+// over with a new target; when v1 is later replaced and pushed out of the
+// warm slot, its instance is stopped only after the old target's streams
+// drained too (the zero-downtime e2e test once saw such a stream cut).
+func TestTakenOverWarmKeepsItsStreams(t *testing.T) {
+	r := newRig(t, "takeovr", nil)
+	r.deploy("v1", release.Live)
+	req, _ := http.NewRequest(http.MethodGet, r.srv.URL+"/stream?n=60&ms=50", nil) // 3 s, within the 5 s drain timeout
+	req.Host = r.spec.Name + ".test"
+	resp, err := r.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if v := resp.Header.Get("X-Version"); v != "v1" {
+		t.Fatalf("stream from %q", v)
+	}
+	done := make(chan error, 1)
+	go func() {
+		b, err := io.ReadAll(resp.Body)
+		if err == nil && strings.Count(string(b), "data: ") != 60 {
+			err = fmt.Errorf("stream cut after %d of 60 events", strings.Count(string(b), "data: "))
+		}
+		done <- err
+	}()
+	r.deploy("v2", release.Live)                                               // v1 warm; the stream drains on its old target
+	if rb := r.wait(r.submit(KindRollback, "").ID); rb.State != release.Live { // v1's instance taken over
+		t.Fatalf("rollback: %s", rb.State)
+	}
+	r.deploy("v3", release.Live) // v1 warm again
+	r.deploy("v4", release.Live) // v1 pushed out of the warm slot: retired, stopped after draining
+	if err := <-done; err != nil {
+		t.Fatalf("the stream on v1: %v", err)
 	}
 }

@@ -25,6 +25,11 @@ type slot struct {
 
 	drainOnce sync.Once
 	drained   chan struct{} // closed when target's drain has finished
+	// earlier are the drains of targets this slot's instance served through
+	// before it (a warm instance taken over by a rollback keeps answering
+	// its old target's streams): the instance stops only after them too.
+	// Set before the slot is shared.
+	earlier []chan struct{}
 
 	stopWarm chan struct{} // closed to cancel the warm-window timer; guarded by service.mu
 	backoff  time.Duration // restart delay if this live instance is lost; set before it is shared

@@ -30,6 +30,15 @@ func (e *Engine) drain(s *service, sl *slot) {
 	e.event(sl.rel, "drain", release.LevelInfo, "drained: no requests in flight", time.Since(step))
 }
 
+// waitDrained returns once every target sl's instance served through has
+// drained (each within its own drain timeout).
+func (sl *slot) waitDrained() {
+	<-sl.drained
+	for _, ch := range sl.earlier {
+		<-ch
+	}
+}
+
 // watchWarmLocked retires sl when its warm window ends. Called with s.mu held.
 func (e *Engine) watchWarmLocked(s *service, sl *slot) {
 	stop := make(chan struct{})
@@ -92,7 +101,7 @@ func (e *Engine) retire(s *service, sl *slot, state release.State, why string) {
 		s.mu.Unlock()
 	}()
 	e.drainAsync(s, sl)
-	<-sl.drained
+	sl.waitDrained()
 	step := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
