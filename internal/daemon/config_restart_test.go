@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,16 +27,8 @@ func TestRestartWithChangedHealthPath(t *testing.T) {
 		t.Skip("runs two daemon processes under load")
 	}
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "hotswap.yaml")
-	sock := filepath.Join(dir, "hs.sock")
 	svc := fmt.Sprintf(webService, sampleBin)
-	write := func(services string) {
-		yaml := fmt.Sprintf("state_dir: %q\nproxy: {listen: 127.0.0.1:0}\ncontrol: {socket: %q}\nservices:\n%s", dir, sock, services)
-		if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(svc)
+	cfgPath, sock := writeConfigFile(t, dir, svc)
 	f, addr := inheritableListener(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -50,13 +41,7 @@ func TestRestartWithChangedHealthPath(t *testing.T) {
 	load := loadgen.Start(ctx, loadgen.Options{URL: "http://" + addr, Host: "web.test",
 		Workers: 8, SlowWorkers: 1, SlowMS: 500, MaxRequests: 2_000_000})
 	defer load.Stop()
-	served := func() uint64 {
-		st, err := c.Status(ctx, "web")
-		if err != nil || st[0].Live == nil {
-			return 0
-		}
-		return st[0].Live.Traffic.Requests
-	}
+	served := func() uint64 { return liveRequests(ctx, c, "web") }
 	waitFor(ctx, t, "traffic through the first daemon", func() bool { return served() > 200 })
 
 	if err := first.Process.Signal(syscall.SIGTERM); err != nil { // ours: started above
@@ -66,7 +51,7 @@ func TestRestartWithChangedHealthPath(t *testing.T) {
 		t.Fatalf("first daemon exited with %v", err)
 	}
 	// The edit: a health path the running app never answers in time.
-	write(strings.Replace(svc, "path: /health", "path: /slow?ms=5000", 1))
+	writeConfigFile(t, dir, strings.Replace(svc, "path: /health", "path: /slow?ms=5000", 1))
 	second := serveProcess(t, cfgPath, f)
 	defer func() {
 		_ = second.Process.Signal(syscall.SIGTERM)
@@ -101,6 +86,16 @@ func TestRestartWithChangedHealthPath(t *testing.T) {
 	if err != nil || st[0].Live == nil || st[0].Live.Version != "v1" || st[0].Live.Release != v1.ID {
 		t.Fatalf("live after the refused config: %+v (%v), want v1's release %d", st, err, v1.ID)
 	}
+}
+
+// liveRequests is how many requests the service's live version has served
+// (0 while nothing is live or the daemon does not answer).
+func liveRequests(ctx context.Context, c *api.Client, service string) uint64 {
+	st, err := c.Status(ctx, service)
+	if err != nil || len(st) == 0 || st[0].Live == nil {
+		return 0
+	}
+	return st[0].Live.Traffic.Requests
 }
 
 // inheritableListener is a loopback proxy socket to hand to `hotswap serve`

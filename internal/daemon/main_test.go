@@ -70,6 +70,19 @@ services:
 	return cfg
 }
 
+// writeConfigFile writes dir/hotswap.yaml: a daemon on loopback port 0 with
+// its state and control socket in dir, and the given services block. It
+// returns the file's path and the socket's.
+func writeConfigFile(t testing.TB, dir, services string) (path, sock string) {
+	t.Helper()
+	path, sock = filepath.Join(dir, "hotswap.yaml"), filepath.Join(dir, "hs.sock")
+	y := fmt.Sprintf("state_dir: %q\nproxy: {listen: 127.0.0.1:0}\ncontrol: {socket: %q}\nservices:\n%s", dir, sock, services)
+	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, sock
+}
+
 // startDaemon runs a real daemon in dir and closes it at the end of the test.
 func startDaemon(t testing.TB, cfg *config.Config, stopOnClose bool) *Daemon {
 	t.Helper()

@@ -32,12 +32,8 @@ func TestReloadAddsRemovesAndGatesConfig(t *testing.T) {
 		t.Skip("end-to-end load test")
 	}
 	dir := t.TempDir()
-	path := filepath.Join(dir, "hotswap.yaml")
 	write := func(services string) *config.Config {
-		y := fmt.Sprintf("state_dir: %q\nproxy: {listen: 127.0.0.1:0}\ncontrol: {socket: %q}\nservices:\n%s", dir, filepath.Join(dir, "hs.sock"), services)
-		if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		path, _ := writeConfigFile(t, dir, services)
 		cfg, err := config.Load(path)
 		if err != nil {
 			t.Fatalf("config: %v", err)
@@ -46,6 +42,7 @@ func TestReloadAddsRemovesAndGatesConfig(t *testing.T) {
 	}
 	web := fmt.Sprintf(webService, sampleBin)
 	cfg := write(web + namedService("api"))
+	path := filepath.Join(dir, "hotswap.yaml")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -92,11 +89,7 @@ func TestReloadAddsRemovesAndGatesConfig(t *testing.T) {
 	})
 
 	// 2. An invalid file: nothing changes, the error names where.
-	bad := strings.Replace(web, "interval: 50ms", "interval: fast", 1)
-	if err := os.WriteFile(path, []byte(fmt.Sprintf("state_dir: %q\nproxy: {listen: 127.0.0.1:0}\ncontrol: {socket: %q}\nservices:\n%s",
-		dir, filepath.Join(dir, "hs.sock"), bad)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeConfigFile(t, dir, strings.Replace(web, "interval: 50ms", "interval: fast", 1))
 	_, err = c.Reload(ctx)
 	if !api.IsCode(err, api.CodeInvalid) || !strings.Contains(err.Error(), path+":") || !strings.Contains(err.Error(), "services[0].health.interval") {
 		t.Fatalf("invalid reload: %v, want code invalid naming %s:line:col and the key", err, path)
