@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -161,8 +162,18 @@ func TestCLIExitCodesAndOutput(t *testing.T) {
 	if code, out := run(t, "-c", cfg, "logs", "web", "v1", "-n", "2"); code != ExitOK || strings.Count(out, "\n") != 2 {
 		t.Errorf("two lines of v1: %d\n%s", code, out)
 	}
-	if code, out := run(t, "-c", cfg, "logs", "web", "v2"); code != ExitNotFound || !strings.Contains(out, "is gone") {
-		t.Errorf("logs of the rolled-back, stopped v2: %d\n%s", code, out)
+	// v2 is stopped once its requests drained, after the rollback returned:
+	// poll (with a deadline) until it is.
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		code, out := run(t, "-c", cfg, "logs", "web", "v2")
+		if code == ExitNotFound && strings.Contains(out, "is gone") {
+			break
+		}
+		if time.Now().After(deadline) || (code != ExitOK && code != ExitNotFound) {
+			t.Errorf("logs of the rolled-back, stopped v2: %d\n%s", code, out)
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // polling an outside condition under a deadline
 	}
 	if code, out := run(t, "-c", cfg, "logs", "web", "v99"); code != ExitNotFound {
 		t.Errorf("logs of a version never deployed: %d\n%s", code, out)
@@ -191,6 +202,28 @@ func TestCLIExitCodesAndOutput(t *testing.T) {
 	}
 	if code, out := run(t, "-c", cfg, "status"); code != ExitOK || !strings.Contains(out, "live   v1") {
 		t.Errorf("status after the reloads: %d\n%s", code, out)
+	}
+
+	// SIGHUP reloads too (`serve` runs in this process and handles it):
+	// a second service appears.
+	api := strings.Replace(strings.Replace(string(good), "name: web", "name: api", 1), "hosts: [web.test]", "hosts: [api.test]", 1)
+	api = api[strings.Index(api, "  - name: api"):]
+	if err := os.WriteFile(cfg, append(good, api...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, out := run(t, "-c", cfg, "status", "api")
+		if code == ExitOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SIGHUP did not add the service: %d\n%s", code, out)
+		}
+		time.Sleep(50 * time.Millisecond) // polling an outside condition under a deadline
 	}
 }
 
