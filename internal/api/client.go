@@ -13,8 +13,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-
-	"github.com/hotswap/hotswap/internal/deploy"
 )
 
 // Client is the Go client of the control API; the CLI is built on it.
@@ -112,8 +110,8 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 }
 
 // Status returns every service's status, or one service's.
-func (c *Client) Status(ctx context.Context, service string) ([]deploy.Status, error) {
-	var out []deploy.Status
+func (c *Client) Status(ctx context.Context, service string) ([]ServiceStatus, error) {
+	var out []ServiceStatus
 	p := "/v1/status"
 	if service != "" {
 		p += "?service=" + url.QueryEscape(service)
@@ -144,14 +142,21 @@ func (c *Client) Abort(ctx context.Context, service string) (int64, error) {
 }
 
 func (c *Client) control(ctx context.Context, service, verb string) (int64, error) {
-	var out map[string]int64
+	var out ControlResult
 	err := c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(service)+"/"+verb, nil, &out)
-	return out["release"], err
+	return out.Release, err
+}
+
+// Reload asks the daemon to re-read and apply its configuration file.
+func (c *Client) Reload(ctx context.Context) (ReloadResult, error) {
+	var out ReloadResult
+	err := c.do(ctx, http.MethodPost, "/v1/reload", struct{}{}, &out)
+	return out, err
 }
 
 // Prune removes images beyond retention.
-func (c *Client) Prune(ctx context.Context, service string) (deploy.PruneResult, error) {
-	var out deploy.PruneResult
+func (c *Client) Prune(ctx context.Context, service string) (PruneResult, error) {
+	var out PruneResult
 	return out, c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(service)+"/prune", nil, &out)
 }
 

@@ -31,7 +31,7 @@ type ErrorBody struct {
 // statusOf is the one place domain errors become HTTP status and code.
 func statusOf(err error) (int, string) {
 	switch {
-	case errors.Is(err, version.ErrInvalid), errors.Is(err, errBadRequest):
+	case errors.Is(err, version.ErrInvalid), errors.Is(err, errBadRequest), errors.Is(err, ErrReloadRefused):
 		return http.StatusBadRequest, CodeInvalid
 	case errors.Is(err, deploy.ErrUnknownService), errors.Is(err, deploy.ErrNeverDeployed),
 		errors.Is(err, deploy.ErrNoPrevious), errors.Is(err, release.ErrNotFound):
@@ -47,6 +47,11 @@ func statusOf(err error) (int, string) {
 	}
 	return http.StatusInternalServerError, CodeInternal
 }
+
+// ErrReloadRefused wraps every reason a configuration reload was refused
+// before it changed anything (an invalid file, a setting only a restart
+// can change): 400, code invalid.
+var ErrReloadRefused = errors.New("reload refused; nothing changed")
 
 var (
 	errBadRequest   = errors.New("bad request")

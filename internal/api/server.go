@@ -47,6 +47,9 @@ type Options struct {
 	Store  *release.Store
 	Tokens []Token
 	Log    *slog.Logger
+	// Reload re-reads and applies the configuration (POST /v1/reload);
+	// nil answers that reload is unavailable.
+	Reload func(context.Context) (ReloadResult, error)
 }
 
 // Server serves the control API. It holds no mutable state of its own.
@@ -55,6 +58,7 @@ type Server struct {
 	store  *release.Store
 	tokens []Token
 	log    *slog.Logger
+	reload func(context.Context) (ReloadResult, error)
 }
 
 // NewServer builds the API over an engine and its store.
@@ -62,7 +66,7 @@ func NewServer(o Options) *Server {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	return &Server{engine: o.Engine, store: o.Store, tokens: o.Tokens, log: o.Log}
+	return &Server{engine: o.Engine, store: o.Store, tokens: o.Tokens, log: o.Log, reload: o.Reload}
 }
 
 type ctxKey int
@@ -138,6 +142,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /v1/releases/{id}/events", s.events)
 	mux.HandleFunc("GET /v1/deploys/{id}/events", s.events)
 	mux.HandleFunc("GET /v1/audit", s.auditLog)
+	mux.HandleFunc("POST /v1/reload", s.reloadConfig)
 	return mux
 }
 
@@ -174,7 +179,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, st)
+	writeJSON(w, http.StatusOK, toStatus(st))
 }
 
 func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
@@ -241,7 +246,7 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request, action string, 
 		return
 	}
 	s.audit(r.Context(), callerOf(r), action, svc, "", release.OutcomeOK, fmt.Sprintf("release #%d", id))
-	writeJSON(w, http.StatusOK, map[string]int64{"release": id})
+	writeJSON(w, http.StatusOK, ControlResult{Release: id})
 }
 
 func (s *Server) prune(w http.ResponseWriter, r *http.Request) {
@@ -252,7 +257,7 @@ func (s *Server) prune(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(r.Context(), callerOf(r), "prune", svc, "", release.OutcomeOK, fmt.Sprintf("removed %d images, %d bytes", len(res.Removed), res.Freed))
-	writeJSON(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, toPrune(res))
 }
 
 func (s *Server) releases(w http.ResponseWriter, r *http.Request) {
@@ -332,4 +337,19 @@ func queryInt(r *http.Request, key string, def int) int {
 		return v
 	}
 	return def
+}
+
+func (s *Server) reloadConfig(w http.ResponseWriter, r *http.Request) {
+	if s.reload == nil {
+		writeError(w, fmt.Errorf("%w: this daemon cannot reload its configuration", ErrReloadRefused))
+		return
+	}
+	res, err := s.reload(r.Context())
+	if err != nil {
+		s.reject(w, r, "reload", "", "", err)
+		return
+	}
+	s.audit(r.Context(), callerOf(r), "reload", "", "", release.OutcomeOK,
+		fmt.Sprintf("added %v removed %v updated %d unchanged %d", res.Added, res.Removed, len(res.Updated), len(res.Unchanged)))
+	writeJSON(w, http.StatusOK, res)
 }

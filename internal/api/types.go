@@ -85,6 +85,29 @@ type Accepted struct {
 	Duplicate bool    `json:"duplicate,omitempty"`
 }
 
+// ControlResult answers promote and abort: the release they acted on.
+type ControlResult struct {
+	Release int64 `json:"release"`
+}
+
+// ReloadResult answers POST /v1/reload: what the new configuration changed.
+type ReloadResult struct {
+	Added     []string          `json:"added"`     // routed; nothing serves them until a deploy
+	Removed   []string          `json:"removed"`   // 404 from now on; their instances drain and stop
+	Updated   []ReloadedService `json:"updated"`   // routes and settings applied
+	Unchanged []string          `json:"unchanged"` // not touched at all
+}
+
+// ReloadedService is one service whose configuration changed.
+type ReloadedService struct {
+	Service string `json:"service"`
+	// ConfigRelease is the release of kind config rolling the live version
+	// out with the new instance configuration (0: none was needed); follow
+	// it like a deploy. A failing health check refuses it and the old
+	// instance keeps serving.
+	ConfigRelease int64 `json:"config_release,omitempty"`
+}
+
 // AuditEntry is one line of the audit log.
 type AuditEntry struct {
 	ID      int64     `json:"id"`

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -84,7 +85,7 @@ func TestCLIExitCodesAndOutput(t *testing.T) {
 	}
 	startServe(t, cfg)
 
-	code, out := run(t, "-c", cfg, "deploy", "web", "v1", "--note", "first")
+	code, out := run(t, "-c", cfg, "deploy", "web", "v1", "--note", "first", "--commit", "c0ffee1234567890")
 	if code != ExitOK {
 		t.Fatalf("deploy v1: exit %d\n%s", code, out)
 	}
@@ -143,10 +144,14 @@ func TestCLIExitCodesAndOutput(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("releases: %d %s", code, out)
 	}
-	for _, want := range []string{"VERSION", "v1", "v2", "rollback", "live", "rolled_back", "failed", "first", "exit code 3"} {
+	for _, want := range []string{"VERSION", "COMMIT", "v1", "v2", "rollback", "live", "rolled_back", "failed", "first", "exit code 3"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("releases output lacks %q:\n%s", want, out)
 		}
+	}
+	// v1's commit, on its release and on the rollback release that restored it.
+	if n := strings.Count(out, "c0ffee123456 "); n != 2 {
+		t.Errorf("releases output shows v1's commit %d times, want 2 (its deploy and the rollback to it):\n%s", n, out)
 	}
 	if code, out := run(t, "-c", cfg, "status"); code != ExitOK || !strings.Contains(out, "live   v1") {
 		t.Errorf("status: %d\n%s", code, out)
@@ -157,14 +162,68 @@ func TestCLIExitCodesAndOutput(t *testing.T) {
 	if code, out := run(t, "-c", cfg, "logs", "web", "v1", "-n", "2"); code != ExitOK || strings.Count(out, "\n") != 2 {
 		t.Errorf("two lines of v1: %d\n%s", code, out)
 	}
-	if code, out := run(t, "-c", cfg, "logs", "web", "v2"); code != ExitNotFound || !strings.Contains(out, "is gone") {
-		t.Errorf("logs of the rolled-back, stopped v2: %d\n%s", code, out)
+	// v2 is stopped once its requests drained, after the rollback returned:
+	// poll (with a deadline) until it is.
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		code, out := run(t, "-c", cfg, "logs", "web", "v2")
+		if code == ExitNotFound && strings.Contains(out, "is gone") {
+			break
+		}
+		if time.Now().After(deadline) || (code != ExitOK && code != ExitNotFound) {
+			t.Errorf("logs of the rolled-back, stopped v2: %d\n%s", code, out)
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // polling an outside condition under a deadline
 	}
 	if code, out := run(t, "-c", cfg, "logs", "web", "v99"); code != ExitNotFound {
 		t.Errorf("logs of a version never deployed: %d\n%s", code, out)
 	}
 	if code, out := run(t, "-c", cfg, "audit"); code != ExitOK || !strings.Contains(out, "rejected") {
 		t.Errorf("audit shows no rejected command: %d\n%s", code, out)
+	}
+
+	// reload: an invalid file changes nothing and says where; the good
+	// file again touches nothing that did not change.
+	good, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(good), "interval: 50ms", "interval: fast", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := run(t, "-c", cfg, "reload"); code != ExitUsage || !strings.Contains(out, cfg+":") || !strings.Contains(out, "services[0].health.interval") {
+		t.Errorf("reload of an invalid file: exit %d, want %d naming %s:line:col and the key:\n%s", code, ExitUsage, cfg, out)
+	}
+	if err := os.WriteFile(cfg, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := run(t, "-c", cfg, "reload"); code != ExitOK || !strings.Contains(out, "unchanged 1 service(s)") {
+		t.Errorf("reload of the unchanged file: exit %d\n%s", code, out)
+	}
+	if code, out := run(t, "-c", cfg, "status"); code != ExitOK || !strings.Contains(out, "live   v1") {
+		t.Errorf("status after the reloads: %d\n%s", code, out)
+	}
+
+	// SIGHUP reloads too (`serve` runs in this process and handles it):
+	// a second service appears.
+	api := strings.Replace(strings.Replace(string(good), "name: web", "name: api", 1), "hosts: [web.test]", "hosts: [api.test]", 1)
+	api = api[strings.Index(api, "  - name: api"):]
+	if err := os.WriteFile(cfg, append(good, api...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, out := run(t, "-c", cfg, "status", "api")
+		if code == ExitOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SIGHUP did not add the service: %d\n%s", code, out)
+		}
+		time.Sleep(50 * time.Millisecond) // polling an outside condition under a deadline
 	}
 }
 

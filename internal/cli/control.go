@@ -64,7 +64,7 @@ func newPruneCmd(g *globals) *cobra.Command {
 			for _, r := range res.Removed {
 				fmt.Fprintf(w, "removed %s\n", r)
 			}
-			fmt.Fprintf(w, "freed %.1f MB in %d image(s)\n", float64(res.Freed)/1e6, len(res.Removed))
+			fmt.Fprintf(w, "freed %.1f MB in %d image(s)\n", float64(res.FreedBytes)/1e6, len(res.Removed))
 			return nil
 		},
 	}
@@ -104,4 +104,45 @@ func printJSON(cmd *cobra.Command, v any, err error) error {
 		return jerr
 	}
 	return err
+}
+
+func newReloadCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "reload",
+		Short: "Apply the edited config file to the running daemon (as SIGHUP does); an invalid file changes nothing",
+		Long: `Reload makes the daemon read its config file again. The whole file is validated
+first: on any error nothing changes and the errors are listed as file:line:col: key.
+Services are added and removed (a removed service's requests in flight drain, then
+its instances stop); routes apply at once; a change to what an instance is (command,
+env, image settings, health check, resources) is rolled out as a health-gated release
+of kind config of the live version, refused — with the old instance still serving —
+if the new instance fails its health check. Unchanged services are not touched.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			res, err := c.Reload(cmd.Context())
+			if err != nil {
+				return unreachable(err)
+			}
+			w := cmd.OutOrStdout()
+			for _, s := range res.Added {
+				fmt.Fprintf(w, "added     %s (nothing serves it until a deploy)\n", s)
+			}
+			for _, s := range res.Removed {
+				fmt.Fprintf(w, "removed   %s (requests in flight drain, then its instances stop)\n", s)
+			}
+			for _, u := range res.Updated {
+				if u.ConfigRelease != 0 {
+					fmt.Fprintf(w, "updated   %s: new instance configuration rolling out as release #%d (`hotswap wait %d`)\n", u.Service, u.ConfigRelease, u.ConfigRelease)
+				} else {
+					fmt.Fprintf(w, "updated   %s\n", u.Service)
+				}
+			}
+			fmt.Fprintf(w, "unchanged %d service(s)\n", len(res.Unchanged))
+			return nil
+		},
+	}
 }

@@ -30,7 +30,7 @@ func newReleasesCmd(g *globals) *cobra.Command {
 				return json.NewEncoder(w).Encode(rels)
 			}
 			tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tVERSION\tKIND\tSTATE\tWHEN\tTOOK\tBY\tNOTE")
+			fmt.Fprintln(tw, "ID\tVERSION\tKIND\tSTATE\tWHEN\tTOOK\tBY\tCOMMIT\tNOTE")
 			for _, r := range rels {
 				by := r.Source
 				if r.Actor != "" {
@@ -39,12 +39,20 @@ func newReleasesCmd(g *globals) *cobra.Command {
 				if r.WebhookKind != "" {
 					by += " (" + r.WebhookKind + ")"
 				}
+				// The note says why it was asked for; an error, why it ended.
 				note := r.Note
-				if r.State == "failed" || r.State == "aborted" {
-					note = firstLineOf(r.Error)
+				if r.Error != "" {
+					if note != "" {
+						note += " — "
+					}
+					note += firstLineOf(r.Error)
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Version, r.Kind, r.State,
-					r.CreatedAt.Local().Format("2006-01-02 15:04:05"), fmtDur(time.Duration(r.DurationMS)*time.Millisecond), by, truncate(note, 80))
+				commit := r.GitCommit
+				if len(commit) > 12 { // as git abbreviates it
+					commit = commit[:12]
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Version, r.Kind, r.State,
+					r.CreatedAt.Local().Format("2006-01-02 15:04:05"), fmtDur(time.Duration(r.DurationMS)*time.Millisecond), by, orDash(commit), truncate(note, 100))
 			}
 			return tw.Flush()
 		},

@@ -70,7 +70,7 @@ func newRoot(g *globals) *cobra.Command {
 	pf.StringVar(&g.token, "token", "", "bearer token for --addr (prefer env HOTSWAP_TOKEN)")
 	root.AddCommand(
 		newServeCmd(g), newDeployCmd(g), newRollbackCmd(g), newReleasesCmd(g), newStatusCmd(g),
-		newWaitCmd(g), newPromoteCmd(g), newAbortCmd(g), newPruneCmd(g), newConfigCmd(g),
+		newWaitCmd(g), newPromoteCmd(g), newAbortCmd(g), newPruneCmd(g), newReloadCmd(g), newConfigCmd(g),
 		newAuditCmd(g), newLogsCmd(g), newDemoCmd(g), newSampleAppCmd(),
 	)
 	return root

@@ -22,7 +22,8 @@ func newServeCmd(g *globals) *cobra.Command {
 socket (and control.listen if set), and the deploy engine. On start it puts each
 service's live version back in service before accepting traffic. On SIGTERM it
 stops accepting, lets in-flight requests finish and exits; apps keep running and
-are re-adopted by the next start.`,
+are re-adopted by the next start. On SIGHUP it reloads the config file (see
+` + "`hotswap reload`" + `).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p := g.resolveConfigPath()
@@ -39,10 +40,27 @@ are re-adopted by the next start.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			d, err := daemon.New(ctx, cfg, daemon.Options{Log: log, StopOnClose: stopApps})
+			d, err := daemon.New(ctx, cfg, daemon.Options{Log: log, StopOnClose: stopApps, ConfigPath: p})
 			if err != nil {
 				return err
 			}
+			// SIGHUP reloads the config file (systemd's ExecReload may send it,
+			// or run `hotswap reload`, which reports errors to the caller).
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for {
+					select {
+					case <-hup:
+						if _, err := d.Reload(ctx); err != nil {
+							log.Error("reload on SIGHUP", "err", err)
+						}
+					case <-ctx.Done():
+						return
+					}
+				}
+			}()
 			return d.Run(ctx)
 		},
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hotswap/hotswap/internal/deploy"
+	"github.com/hotswap/hotswap/internal/api"
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -42,7 +42,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 				printVersion(w, "live", s.Live)
 				printVersion(w, "warm", s.Warm)
 				if s.Active != nil {
-					fmt.Fprintf(w, "  %-6s %s %s, release #%d, for %s\n", "now", s.Active.Kind, s.Active.Version, s.Active.Release, fmtDur(time.Since(s.Active.Since)))
+					fmt.Fprintf(w, "  %-6s %s %s, release #%d, for %s\n", "now", s.Active.Kind, s.Active.Version, s.Active.Release, fmtDur(time.Duration(s.Active.ElapsedMS)*time.Millisecond))
 				}
 				if s.PreviewSecret != "" {
 					fmt.Fprintf(w, "  %-6s held version reached with preview secret %s\n", "preview", s.PreviewSecret)
@@ -61,13 +61,17 @@ func newStatusCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func printVersion(w interface{ Write([]byte) (int, error) }, label string, v *deploy.VersionStatus) {
+func printVersion(w interface{ Write([]byte) (int, error) }, label string, v *api.VersionStatus) {
 	if v == nil {
 		fmt.Fprintf(w, "  %-6s -\n", label)
 		return
 	}
 	t := v.Traffic
+	health := "healthy"
+	if !v.Health.Healthy {
+		health = "unhealthy: " + v.Health.Reason
+	}
 	fmt.Fprintf(w, "  %-6s %-14s %s  release #%d  since %s  in flight %d  requests %d  5xx %d  errors %d  p95 %s\n",
-		label, v.Version, v.Health, v.Release, v.Since.Local().Format("15:04:05"), v.InFlight,
-		t.Requests, t.ServerErrors(), t.TransportErrors, fmtDur(t.Latency.Quantile(0.95)))
+		label, v.Version, health, v.Release, v.Since.Local().Format("15:04:05"), v.InFlight,
+		t.Requests, t.Responses5xx, t.TransportErrors, fmtDur(time.Duration(t.P95MS*float64(time.Millisecond))))
 }

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moby/moby/client"
+
 	"github.com/hotswap/hotswap/internal/api"
 	"github.com/hotswap/hotswap/internal/config"
 	"github.com/hotswap/hotswap/internal/deploy"
@@ -33,6 +35,8 @@ type Options struct {
 	// ShutdownTimeout bounds how long Close waits for in-flight proxied
 	// requests (default 30s).
 	ShutdownTimeout time.Duration
+	// ConfigPath is the file Reload reads again ("" = reload refused).
+	ConfigPath string
 }
 
 // Daemon is one running hotswap.
@@ -48,6 +52,10 @@ type Daemon struct {
 	// versions holds each service's compiled version rule, built once by
 	// buildServices and shared with the webhook endpoints.
 	versions map[string]*version.Validator
+	dc       *client.Client // Docker, created when a service first needs it
+
+	reloadMu sync.Mutex // one reload at a time, not during Start; guards cfg and versions
+	sockPath string     // the control socket (a reload cannot change it)
 
 	mu      sync.Mutex // guards servers, proxyLn, sockPath, tcpLn
 	servers []*http.Server
@@ -66,7 +74,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 30 * time.Second
 	}
-	d := &Daemon{cfg: cfg, opts: opts, log: opts.Log, versions: map[string]*version.Validator{}}
+	d := &Daemon{cfg: cfg, opts: opts, log: opts.Log, versions: map[string]*version.Validator{}, sockPath: cfg.Control.Socket}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
@@ -112,7 +120,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	for _, t := range cfg.Control.Tokens {
 		tokens = append(tokens, api.Token{Name: t.Name, Secret: []byte(t.Token.Value())})
 	}
-	d.api = api.NewServer(api.Options{Engine: d.engine, Store: st, Tokens: tokens, Log: d.log})
+	d.api = api.NewServer(api.Options{Engine: d.engine, Store: st, Tokens: tokens, Log: d.log, Reload: d.Reload})
 	return d, nil
 }
 
@@ -126,6 +134,8 @@ func (d *Daemon) Store() *release.Store { return d.store }
 // traffic is accepted — then binds the proxy, the control socket and the
 // optional TCP listener and serves them.
 func (d *Daemon) Start(ctx context.Context) error {
+	d.reloadMu.Lock() // a SIGHUP during start waits for it
+	defer d.reloadMu.Unlock()
 	if err := d.engine.Recover(ctx); err != nil {
 		// Reported per service; the others serve. A daemon that refused to
 		// start because one app cannot would take every app down with it.
@@ -188,7 +198,7 @@ func (d *Daemon) ProxyAddr() string { return addrOf(&d.mu, &d.proxyLn) }
 func (d *Daemon) ControlAddr() string { return addrOf(&d.mu, &d.tcpLn) }
 
 // SocketPath is the control socket.
-func (d *Daemon) SocketPath() string { return d.cfg.Control.Socket }
+func (d *Daemon) SocketPath() string { return d.sockPath }
 
 func addrOf(mu *sync.Mutex, ln *net.Listener) string {
 	mu.Lock()

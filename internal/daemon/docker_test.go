@@ -114,13 +114,13 @@ func TestDockerDeploysUnderLoad(t *testing.T) {
 
 	t0 := time.Now()
 	first := mustDeploy(ctx, t, c, svc, "v1", "live")
-	tl.switched("v1", t0, time.Now(), drain)
+	tl.switched("v1", t0, time.Now(), first.FinishedAt, drain)
 	if !strings.HasPrefix(first.ImageDigest, "sha256:") || first.ImageRef != f.repo+":v1" {
 		t.Errorf("release records image %q digest %q, want the ref and its digest", first.ImageRef, first.ImageDigest)
 	}
 
 	load := loadgen.Start(ctx, loadgen.Options{URL: "http://" + d.ProxyAddr(), Host: svc + ".test",
-		Workers: 32, SlowWorkers: 4, SlowMS: 1500, Streams: 1, MaxRequests: 5_000_000, Check: tl.observe})
+		Workers: 32, SlowWorkers: 4, SlowMS: 1500, Streams: 1, MaxRequests: 5_000_000, Check: tl.observe, Cut: tl.cut})
 	defer load.Stop()
 	waitForTraffic(t, d, svc)
 
@@ -141,7 +141,7 @@ func TestDockerDeploysUnderLoad(t *testing.T) {
 		t0 := time.Now()
 		rel, _ := act(ctx, t, c, svc, s.kind, s.version, s.want)
 		if s.want == "live" {
-			tl.switched(rel.Version, t0, time.Now(), drain)
+			tl.switched(rel.Version, t0, time.Now(), rel.FinishedAt, drain)
 		}
 		if s.why != "" && !strings.Contains(rel.Error+rel.HookOutput, s.why) {
 			t.Errorf("%s %s failed without saying %q:\n%s", s.kind, s.version, s.why, rel.Error)
@@ -162,6 +162,7 @@ func TestDockerDeploysUnderLoad(t *testing.T) {
 	if res.Failed != 0 {
 		t.Errorf("%d failed requests: %s", res.Failed, strings.Join(res.Failures, "\n"))
 	}
+	tl.checkCuts(t, res)
 	if bad := tl.judge(); len(bad) != 0 {
 		t.Errorf("%d responses from a version neither live nor draining, e.g. %+v", len(bad), bad[0])
 	}

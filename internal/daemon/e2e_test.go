@@ -61,14 +61,14 @@ func TestZeroDowntimeUnderLoad(t *testing.T) {
 
 	t0 := time.Now()
 	rel := do(ctx, t, c, action{"deploy", "v1", "live", "v1"})
-	tl.switched(rel.Version, t0, time.Now(), drain)
+	tl.switched(rel.Version, t0, time.Now(), rel.FinishedAt, drain)
 
 	loadCtx, stopLoad := context.WithTimeout(ctx, 4*time.Minute)
 	defer stopLoad()
 	load := loadgen.Start(loadCtx, loadgen.Options{
 		URL: "http://" + d.ProxyAddr(), Host: "web.test",
 		Workers: 32, SlowWorkers: 6, SlowMS: 1500, Streams: 1, MaxRequests: 5_000_000,
-		Check: tl.observe,
+		Check: tl.observe, Cut: tl.cut,
 	})
 	defer load.Stop()
 	waitForTraffic(t, d, "web")
@@ -77,7 +77,11 @@ func TestZeroDowntimeUnderLoad(t *testing.T) {
 		t0 := time.Now()
 		rel := do(ctx, t, c, a)
 		if a.want == "live" {
-			tl.switched(rel.Version, t0, time.Now(), drain)
+			tl.switched(rel.Version, t0, time.Now(), rel.FinishedAt, drain)
+			// Every version that went live must be seen serving: wait
+			// (poll with a deadline) until it has, rather than hope the
+			// next step takes long enough.
+			waitForTraffic(t, d, "web")
 		}
 		st, err := c.Status(ctx, "web")
 		if err != nil || len(st) != 1 || st[0].Live == nil || st[0].Live.Version != a.live {
@@ -89,6 +93,7 @@ func TestZeroDowntimeUnderLoad(t *testing.T) {
 	if res.Failed != 0 {
 		t.Errorf("%d requests failed; first failures:\n%s", res.Failed, strings.Join(res.Failures, "\n"))
 	}
+	tl.checkCuts(t, res)
 	if bad := tl.judge(); len(bad) != 0 {
 		t.Errorf("%d responses came from a version that was neither live nor draining while they were in flight, e.g. %+v\ntimeline:\n%s",
 			len(bad), bad[0], tl)

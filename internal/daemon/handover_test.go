@@ -3,10 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,33 +23,9 @@ func TestDaemonRestartKeepsPort(t *testing.T) {
 		t.Skip("runs two daemon processes under load")
 	}
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "hotswap.yaml")
-	sock := filepath.Join(dir, "hs.sock")
-	yaml := fmt.Sprintf("state_dir: %q\nproxy: {listen: 127.0.0.1:0}\ncontrol: {socket: %q}\nservices:\n%s",
-		dir, sock, fmt.Sprintf(webService, sampleBin))
-	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	f, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	serve := func() *exec.Cmd {
-		cmd := exec.Command(hotswapBin, "serve", "-c", cfgPath, "--log-level", "warn")
-		cmd.ExtraFiles = []*os.File{f} // fd 3 in the child
-		cmd.Env = append(os.Environ(), "HOTSWAP_PROXY_FD=3")
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
+	cfgPath, sock := writeConfigFile(t, dir, fmt.Sprintf(webService, sampleBin))
+	f, addr := inheritableListener(t)
+	serve := func() *exec.Cmd { return serveProcess(t, cfgPath, f) }
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c := api.DialSocket(sock, "test")
@@ -61,16 +34,10 @@ func TestDaemonRestartKeepsPort(t *testing.T) {
 	waitSocket(ctx, t, c)
 	mustDeploy(ctx, t, c, "web", "v1", "live")
 
-	load := loadgen.Start(ctx, loadgen.Options{URL: "http://" + ln.Addr().String(), Host: "web.test",
+	load := loadgen.Start(ctx, loadgen.Options{URL: "http://" + addr, Host: "web.test",
 		Workers: 16, SlowWorkers: 2, SlowMS: 1000, Streams: 1, MaxRequests: 2_000_000})
 	defer load.Stop()
-	served := func() uint64 {
-		st, err := c.Status(ctx, "web")
-		if err != nil || st[0].Live == nil {
-			return 0
-		}
-		return st[0].Live.Traffic.Requests
-	}
+	served := func() uint64 { return liveRequests(ctx, c, "web") }
 	waitFor(ctx, t, "traffic through the first daemon", func() bool { return served() > 500 })
 
 	if err := first.Process.Signal(syscall.SIGTERM); err != nil { // ours: started above

@@ -2,6 +2,9 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"syscall"
@@ -20,58 +23,87 @@ import (
 )
 
 // buildServices turns each configured service into the engine's spec with
-// its runtime. The Docker client is created once, only if a service needs it.
+// its runtime.
 func (d *Daemon) buildServices(ctx context.Context) ([]deploy.ServiceSpec, error) {
-	var dc *client.Client
 	specs := make([]deploy.ServiceSpec, 0, len(d.cfg.Services))
 	for i := range d.cfg.Services {
-		sc := &d.cfg.Services[i]
-		vv, err := version.Compile(sc.VersionPattern)
+		sp, err := d.buildService(ctx, &d.cfg.Services[i])
 		if err != nil {
-			return nil, fmt.Errorf("service %s: %w", sc.Name, err)
+			return nil, err
 		}
-		d.versions[sc.Name] = vv
-		var r rt.Runtime
-		switch sc.Runtime {
-		case config.RuntimeProcess:
-			r, err = process.New(process.Config{
-				Service: sc.Name, Command: sc.Process.Command, Dir: sc.Process.Dir, Env: sc.Env,
-				StopGrace: sc.StopGrace, LogDir: filepath.Join(d.cfg.StateDir, "logs", sc.Name),
-			}, d.log)
-		case config.RuntimeDocker:
-			if dc == nil {
-				dc, err = dockerClient(ctx)
-				if err != nil {
-					return nil, fmt.Errorf("service %s: %w", sc.Name, err)
-				}
-				d.closer = append(d.closer, dc.Close)
-			}
-			r, err = docker.New(ctx, dc, dockerConfig(sc), d.log)
-		default:
-			err = fmt.Errorf("unknown runtime %q", sc.Runtime)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("service %s: runtime: %w", sc.Name, err)
-		}
-		if c, ok := r.(interface{ Close() error }); ok {
-			d.closer = append(d.closer, c.Close)
-		}
-		keep := 0 // the engine's default
-		if sc.Docker != nil {
-			keep = sc.Docker.KeepImages
-		}
-		specs = append(specs, deploy.ServiceSpec{
-			Name: sc.Name, Hosts: sc.Hosts, PathPrefix: sc.PathPrefix, Runtime: r, Versions: vv,
-			Health:       healthCheck(sc.Health),
-			DrainTimeout: sc.DrainTimeout, WarmFor: sc.WarmFor,
-			Hooks: argvs(sc.Hooks.PreTraffic), HookTimeout: sc.Hooks.Timeout,
-			KeepReleases: keep,
-			Proxy: proxy.ServiceOptions{PreviewHeader: sc.Preview.Header, PreviewCookie: sc.Preview.Cookie,
-				PreviewValue: sc.Preview.Secret.Value(), StickyCookie: stickyCookie(sc)},
-			Progressive: progressive(sc),
-		})
+		specs = append(specs, sp)
 	}
 	return specs, nil
+}
+
+// buildService builds one service's runtime and engine spec. The Docker
+// client is created once, only if a service needs it. A runtime is closed
+// with the daemon, never before: instances it started may still serve.
+func (d *Daemon) buildService(ctx context.Context, sc *config.Service) (deploy.ServiceSpec, error) {
+	vv, err := version.Compile(sc.VersionPattern)
+	if err != nil {
+		return deploy.ServiceSpec{}, fmt.Errorf("service %s: %w", sc.Name, err)
+	}
+	var r rt.Runtime
+	switch sc.Runtime {
+	case config.RuntimeProcess:
+		r, err = process.New(process.Config{
+			Service: sc.Name, Command: sc.Process.Command, Dir: sc.Process.Dir, Env: sc.Env,
+			StopGrace: sc.StopGrace, LogDir: filepath.Join(d.cfg.StateDir, "logs", sc.Name),
+		}, d.log)
+	case config.RuntimeDocker:
+		if d.dc == nil {
+			d.dc, err = dockerClient(ctx)
+			if err != nil {
+				return deploy.ServiceSpec{}, fmt.Errorf("service %s: %w", sc.Name, err)
+			}
+			d.closer = append(d.closer, d.dc.Close)
+		}
+		r, err = docker.New(ctx, d.dc, dockerConfig(sc), d.log)
+	default:
+		err = fmt.Errorf("unknown runtime %q", sc.Runtime)
+	}
+	if err != nil {
+		return deploy.ServiceSpec{}, fmt.Errorf("service %s: runtime: %w", sc.Name, err)
+	}
+	if c, ok := r.(interface{ Close() error }); ok {
+		d.closer = append(d.closer, c.Close)
+	}
+	d.versions[sc.Name] = vv
+	keep := 0 // the engine's default
+	if sc.Docker != nil {
+		keep = sc.Docker.KeepImages
+	}
+	return deploy.ServiceSpec{
+		Name: sc.Name, Hosts: sc.Hosts, PathPrefix: sc.PathPrefix, Runtime: r, Versions: vv,
+		Health:       healthCheck(sc.Health),
+		DrainTimeout: sc.DrainTimeout, WarmFor: sc.WarmFor,
+		Hooks: argvs(sc.Hooks.PreTraffic), HookTimeout: sc.Hooks.Timeout,
+		KeepReleases: keep,
+		Proxy: proxy.ServiceOptions{PreviewHeader: sc.Preview.Header, PreviewCookie: sc.Preview.Cookie,
+			PreviewValue: sc.Preview.Secret.Value(), StickyCookie: stickyCookie(sc)},
+		Progressive: progressive(sc),
+		Fingerprint: fingerprint(sc),
+	}, nil
+}
+
+// fingerprint identifies what defines a service's instances: runtime,
+// command, env, image settings, resources, stop grace and health check. An
+// instance started under another fingerprint is re-adopted as it is after a
+// restart and replaced by a health-gated release of kind config. Secrets
+// enter only through their redacted text (a changed registry password
+// alone does not make a config release).
+func fingerprint(sc *config.Service) string {
+	b, _ := json.Marshal(struct {
+		Runtime   config.RuntimeKind
+		Env       map[string]string
+		Process   *config.Process
+		Docker    *config.Docker
+		Health    config.Health
+		StopGrace time.Duration
+	}{sc.Runtime, sc.Env, sc.Process, sc.Docker, sc.Health, sc.StopGrace})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // progressive maps the canary and analysis settings to the engine's.

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
-	"github.com/hotswap/hotswap/internal/health"
 	"github.com/hotswap/hotswap/internal/proxy"
 	"github.com/hotswap/hotswap/internal/release"
 	rt "github.com/hotswap/hotswap/internal/runtime"
@@ -70,43 +68,48 @@ func (e *Engine) command(name string, c command) (int64, error) {
 
 // VersionStatus describes one running version of a service.
 type VersionStatus struct {
-	Version  string      `json:"version"`
-	Release  int64       `json:"release"`
-	Addr     string      `json:"addr"`
-	Since    time.Time   `json:"since"`
-	InFlight int64       `json:"in_flight"`
-	Health   string      `json:"health"` // healthy | unhealthy: reason | exited: how
-	Traffic  proxy.Stats `json:"traffic"`
+	Version  string
+	Release  int64
+	Addr     string
+	Since    time.Time
+	InFlight int64
+	// Healthy and HealthReason are the health watcher's last verdict
+	// (an exited instance is unhealthy with how it ended); HealthSince is
+	// when it last changed.
+	Healthy      bool
+	HealthReason string
+	HealthSince  time.Time
+	Traffic      proxy.Stats
 }
 
 // ActiveStatus describes the deployment in progress.
 type ActiveStatus struct {
-	Release int64        `json:"release"`
-	Kind    release.Kind `json:"kind"`
-	Version string       `json:"version"`
-	Since   time.Time    `json:"since"`
+	Release int64
+	Kind    release.Kind
+	Version string
+	Since   time.Time
 }
 
 // Status is one service as `hotswap status` shows it.
 type Status struct {
-	Service    string         `json:"service"`
-	Hosts      []string       `json:"hosts"`
-	PathPrefix string         `json:"path_prefix,omitempty"`
-	Live       *VersionStatus `json:"live,omitempty"`
-	Warm       *VersionStatus `json:"warm,omitempty"`
-	Active     *ActiveStatus  `json:"active,omitempty"`
-	Queued     int            `json:"queued"`
+	Service    string
+	Hosts      []string
+	PathPrefix string
+	Live       *VersionStatus
+	Warm       *VersionStatus
+	Active     *ActiveStatus
+	Queued     int
 	// ClientErrors counts requests that failed because of their client
 	// (malformed or broken-off body, timeout, client gone); they are in no
 	// version's traffic figures and no analysis.
-	ClientErrors uint64 `json:"client_errors"`
+	ClientErrors uint64
 	// PreviewSecret reaches the version held for preview (deploy --hold)
 	// through the preview header or cookie; empty when none is held.
-	PreviewSecret string `json:"preview_secret,omitempty"`
+	PreviewSecret string
 }
 
-// Status reports every service (or only name, when given), probing the
-// health of each running version once.
+// Status reports every service (or only name, when given). It never probes:
+// health is what each instance's watcher last concluded.
 func (e *Engine) Status(ctx context.Context, name string) ([]Status, error) {
 	names := e.Services()
 	if name != "" {
@@ -115,11 +118,14 @@ func (e *Engine) Status(ctx context.Context, name string) ([]Status, error) {
 		}
 		names = []string{name}
 	}
-	out := make([]Status, len(names))
-	var wg sync.WaitGroup
-	for i, n := range names {
-		s := e.services[n]
-		st := Status{Service: n, Hosts: s.spec.Hosts, PathPrefix: s.spec.PathPrefix, ClientErrors: s.route.ClientErrors(),
+	out := make([]Status, 0, len(names))
+	for _, n := range names {
+		s, err := e.service(n)
+		if err != nil {
+			continue // removed by a reload meanwhile
+		}
+		sp := s.spec()
+		st := Status{Service: n, Hosts: sp.Hosts, PathPrefix: sp.PathPrefix, ClientErrors: s.route.ClientErrors(),
 			PreviewSecret: s.route.PreviewSecret()}
 		s.mu.Lock()
 		live, warm := s.live, s.warm
@@ -128,42 +134,32 @@ func (e *Engine) Status(ctx context.Context, name string) ([]Status, error) {
 		}
 		st.Queued = len(s.queue)
 		s.mu.Unlock()
-		st.Live = e.versionStatus(ctx, &wg, s, live)
-		st.Warm = e.versionStatus(ctx, &wg, s, warm)
-		out[i] = st
+		st.Live = versionStatus(live)
+		st.Warm = versionStatus(warm)
+		out = append(out, st)
 	}
-	wg.Wait()
 	return out, nil
 }
 
-func (e *Engine) versionStatus(ctx context.Context, wg *sync.WaitGroup, s *service, sl *slot) *VersionStatus {
+func versionStatus(sl *slot) *VersionStatus {
 	if sl == nil {
 		return nil
 	}
+	h := sl.healthState()
 	vs := &VersionStatus{Version: sl.version, Release: sl.rel, Addr: sl.inst.Addr(), Since: sl.since,
-		InFlight: sl.target.InFlight(), Traffic: sl.target.Stats()}
+		InFlight: sl.target.InFlight(), Traffic: sl.target.Stats(),
+		Healthy: h.healthy, HealthReason: h.reason, HealthSince: h.since}
 	if ex, ok := sl.inst.Exit(); ok {
-		vs.Health = "exited: " + ex.String()
-		return vs
+		vs.Healthy, vs.HealthReason, vs.HealthSince = false, "exited: "+ex.String(), ex.At
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c := s.spec.Health
-		c.HealthyThreshold = 1
-		c.Deadline = c.Timeout
-		if err := health.WaitHealthy(ctx, sl.inst.Addr(), c, sl.inst.Done(), nil); err != nil {
-			vs.Health = "unhealthy: " + err.Error()
-			return
-		}
-		vs.Health = "healthy"
-	}()
 	return vs
 }
 
 // Running reports whether release id is still being worked on by a
 // deployment (its steps may still grow), even if its state has settled.
 func (e *Engine) Running(id int64) bool {
+	e.svcMu.RLock()
+	defer e.svcMu.RUnlock()
 	for _, s := range e.services {
 		s.mu.Lock()
 		active := s.active != nil && s.active.rel == id
@@ -202,7 +198,7 @@ func (e *Engine) Logs(ctx context.Context, name, version string, n int) (string,
 		if version == "" {
 			return "", nil, fmt.Errorf("%w: %s has no live version", release.ErrNotFound, name)
 		}
-		if err := s.spec.Versions.Validate(version); err != nil {
+		if err := s.spec().Versions.Validate(version); err != nil {
 			return "", nil, err
 		}
 		r, err := e.store.FindVersion(ctx, name, version)
@@ -212,7 +208,7 @@ func (e *Engine) Logs(ctx context.Context, name, version string, n int) (string,
 		if r.InstanceID == "" {
 			return "", nil, fmt.Errorf("%w: no instance of %s %s is kept", release.ErrNotFound, name, version)
 		}
-		if inst, err = s.spec.Runtime.Adopt(ctx, r.InstanceID); errors.Is(err, rt.ErrNotFound) {
+		if inst, err = s.spec().Runtime.Adopt(ctx, r.InstanceID); errors.Is(err, rt.ErrNotFound) {
 			return "", nil, fmt.Errorf("%w: the instance of %s %s is gone (a stopped process's output is only in its log file under the state directory)",
 				release.ErrNotFound, name, version)
 		} else if err != nil {

@@ -26,7 +26,23 @@ type deployment struct {
 	control  chan command // promote / abort, buffered
 	ctx      context.Context
 	approved bool // a promote during the last canary step; only the deployment's goroutine touches it
-	cancel   context.CancelFunc
+	// tookTraffic: a canary share reached the new version; only the
+	// deployment's goroutine touches it.
+	tookTraffic bool
+	cancel      context.CancelFunc
+	// endedBy says why the deployment was ended from outside (a rollback
+	// asked for while it ran); guarded by service.mu, set once.
+	endedBy string
+}
+
+// endLocked ends the deployment on behalf of a rollback: whatever it is
+// waiting on (health, preview, canary step, bake) returns at once. Called
+// with service.mu held.
+func (d *deployment) endLocked(why string) {
+	if d.endedBy == "" {
+		d.endedBy = why
+	}
+	d.cancel()
 }
 
 type command int
@@ -86,24 +102,99 @@ func (e *Engine) run(s *service, d *deployment) {
 		}
 		return nil
 	}); err != nil {
-		e.log.Error("mark release deploying", "release", d.rel, "err", err)
+		// Nothing has started; say so on the release (a fresh attempt)
+		// rather than leave it queued for a follower to wait on forever.
+		e.fail(d.rel, release.Aborted, "could not record that the "+string(d.kind)+" started, so nothing was started: "+err.Error())
+		e.notifyEvent(Notification{Kind: "failed", Service: s.spec().Name, Version: d.version, ReleaseID: d.rel, Actor: d.req.Source.Actor, Reason: err.Error()})
 		return
 	}
 	e.signalChange()
-	e.notifyEvent(Notification{Kind: "started", Service: s.spec.Name, Version: d.version, ReleaseID: d.rel, Actor: d.req.Source.Actor})
-	e.event(d.rel, "start", release.LevelInfo, fmt.Sprintf("%s %s %s", d.kind, s.spec.Name, d.version), 0)
+	e.notifyEvent(Notification{Kind: "started", Service: s.spec().Name, Version: d.version, ReleaseID: d.rel, Actor: d.req.Source.Actor})
+	e.event(d.rel, "start", release.LevelInfo, fmt.Sprintf("%s %s %s", d.kind, s.spec().Name, d.version), 0)
 
-	var err error
+	if d.kind == KindConfig && !e.configStillNeeded(s, d) {
+		return
+	}
 	if d.kind == KindRollback {
-		var flipped bool
-		flipped, err = e.flipToWarm(ctx, s, d)
-		if flipped || err != nil {
-			e.conclude(s, d, err)
-			return
+		s.mu.Lock()
+		w, old := s.warm, s.live
+		s.mu.Unlock()
+		if w != nil && w.version == d.version {
+			_, ok, err := e.warmRollback(ctx, s, d.rel, w)
+			if ok {
+				e.landed(s, d, old)
+				return
+			}
+			if err != nil {
+				e.conclude(s, d, err)
+				return
+			}
+			e.dropWarm(s, w, "it did not answer the rollback's health check")
 		}
 	}
-	err = e.blueGreen(ctx, s, d)
-	e.conclude(s, d, err)
+	e.conclude(s, d, e.blueGreen(ctx, s, d))
+}
+
+// configStillNeeded checks, as a config release starts, that its version
+// is still live and still runs with another configuration. If a deploy
+// replaced it meanwhile, this release ends (aborted, saying so) and, when
+// the version live now was started with an older configuration, a config
+// release for that version is queued instead.
+func (e *Engine) configStillNeeded(s *service, d *deployment) bool {
+	want := s.spec().Fingerprint
+	s.mu.Lock()
+	live := s.live
+	s.mu.Unlock()
+	switch {
+	case live == nil:
+		e.fail(d.rel, release.Aborted, "nothing is live any more: the next deploy starts with the new configuration")
+	case live.version != d.version:
+		e.fail(d.rel, release.Aborted, fmt.Sprintf("%s replaced %s before the configuration was rolled out", live.version, d.version))
+		if live.spec.Fingerprint != want {
+			if _, err := e.Submit(e.ctx, Request{Service: s.name, Version: live.version, Kind: KindConfig, Queue: true,
+				Note: d.req.Note, Source: d.req.Source}); err != nil {
+				e.event(d.rel, "config", release.LevelError, "could not queue the configuration for "+live.version+": "+err.Error(), 0)
+			}
+		}
+	case live.spec.Fingerprint == want:
+		e.fail(d.rel, release.Aborted, "the live instance already runs with this configuration")
+	default:
+		return true
+	}
+	return false
+}
+
+// dropWarm retires a warm instance that can no longer serve a rollback, so
+// it is not offered again (its release retires).
+func (e *Engine) dropWarm(s *service, w *slot, why string) {
+	s.cut.Lock()
+	s.mu.Lock()
+	mine := s.warm == w
+	if mine {
+		s.stopWarmLocked()
+		w.unwatchLocked()
+	}
+	s.mu.Unlock()
+	s.cut.Unlock()
+	if mine {
+		e.retireAsync(s, w, release.Retired)
+		e.event(w.rel, "state", release.LevelWarn, "warm instance retired: "+why, 0)
+	}
+}
+
+// landed reports a deployment whose release went live.
+func (e *Engine) landed(s *service, d *deployment, old *slot) {
+	e.event(d.rel, "done", release.LevelInfo, fmt.Sprintf("%s %s %s is live", d.kind, s.spec().Name, d.version), time.Since(d.started))
+	kind := "succeeded"
+	if d.kind == KindRollback {
+		kind = "rolled_back"
+	}
+	prev := ""
+	if old != nil {
+		prev = old.version
+	}
+	e.notifyEvent(Notification{Kind: kind, Service: s.spec().Name, Version: d.version, PreviousVersion: prev,
+		ReleaseID: d.rel, Actor: d.req.Source.Actor, Duration: time.Since(d.started), Automatic: d.req.Source.Kind == release.SourceAuto})
 }
 
 // conclude records the outcome of a deployment that did not already record
@@ -115,9 +206,17 @@ func (e *Engine) conclude(s *service, d *deployment, err error) {
 	state := release.Failed
 	kind := "failed"
 	var af *analysisFailure
+	s.mu.Lock()
+	endedBy := d.endedBy
+	s.mu.Unlock()
 	if errors.As(err, &af) {
 		state, kind = release.RolledBack, "rolled_back"
 		e.record(d.rel, func(r *release.Release) { r.Analysis = af.v.JSON() })
+	} else if endedBy != "" {
+		state, kind, err = release.Aborted, "rolled_back", errors.New(endedBy)
+		if d.tookTraffic {
+			state = release.RolledBack
+		}
 	} else if errors.Is(err, errAborted) {
 		state = release.Aborted
 	} else if e.ctx.Err() != nil {
@@ -135,9 +234,9 @@ func (e *Engine) conclude(s *service, d *deployment, err error) {
 	}); uerr != nil {
 		e.log.Error("record failed release", "release", d.rel, "err", uerr)
 	}
-	e.event(d.rel, "done", release.LevelError, fmt.Sprintf("%s %s %s: %s; traffic stays on the live version", d.kind, s.spec.Name, d.version, firstLine(msg)), time.Since(d.started))
-	e.log.Warn("deploy failed", "service", s.spec.Name, "version", d.version, "release", d.rel, "err", firstLine(msg))
-	e.notifyEvent(Notification{Kind: kind, Service: s.spec.Name, Version: d.version, ReleaseID: d.rel, Actor: d.req.Source.Actor,
+	e.event(d.rel, "done", release.LevelError, fmt.Sprintf("%s %s %s: %s; traffic stays on the live version", d.kind, s.spec().Name, d.version, firstLine(msg)), time.Since(d.started))
+	e.log.Warn("deploy failed", "service", s.spec().Name, "version", d.version, "release", d.rel, "err", firstLine(msg))
+	e.notifyEvent(Notification{Kind: kind, Service: s.spec().Name, Version: d.version, ReleaseID: d.rel, Actor: d.req.Source.Actor,
 		Reason: firstLine(msg), Duration: time.Since(d.started), Automatic: af != nil})
 }
 
@@ -147,7 +246,7 @@ var errAborted = errors.New("aborted")
 // and switches traffic. Any error leaves traffic where it was and removes
 // what was started.
 func (e *Engine) blueGreen(ctx context.Context, s *service, d *deployment) error {
-	sp := s.spec
+	sp := s.spec()
 	step := time.Now()
 	art, err := sp.Runtime.Prepare(ctx, d.version, e.lineWriter(d.rel, "prepare"))
 	if err != nil {
@@ -161,6 +260,7 @@ func (e *Engine) blueGreen(ctx context.Context, s *service, d *deployment) error
 	}
 
 	step = time.Now()
+	started := sp.currentSpec() // what this instance runs with, whatever a reload does meanwhile
 	inst, err := sp.Runtime.Start(ctx, rt.Spec{Version: d.version, ReleaseID: d.rel})
 	if err != nil {
 		return &failure{step: "start", err: err}
@@ -173,31 +273,38 @@ func (e *Engine) blueGreen(ctx context.Context, s *service, d *deployment) error
 		return err
 	}
 	if err := e.preview(ctx, s, d, inst); err != nil {
-		e.discard(s, d, inst)
 		return err
 	}
 	replaced := release.Warm
 	var t *proxy.Target
 	if d.kind == KindRollback {
 		replaced = release.RolledBack // a rollback goes straight to 100%: the target was good before
-	} else if s.spec.Progressive.Strategy == "canary" && len(s.spec.Progressive.Steps) > 0 && s.hasLive() {
+	} else if d.kind == KindConfig {
+		replaced = release.Retired // the same version: nothing to roll back to by version
+	} else if s.spec().Progressive.Strategy == "canary" && len(s.spec().Progressive.Steps) > 0 && s.hasLive() {
 		var err error
 		if t, err = e.canary(ctx, s, d, inst); err != nil {
-			e.discard(s, d, inst)
 			return err
 		}
 	}
-	if err := e.switchTo(s, d, inst, replaced, t); err != nil {
-		e.discard(s, d, inst)
+	s.mu.Lock()
+	old := s.live
+	s.mu.Unlock()
+	if _, err := e.cutover(s, move{rel: d.rel, version: d.version, inst: inst, spec: &started, target: t, demote: replaced}); err != nil {
+		if t != nil {
+			s.route.ClearCanary() // the canary's share goes back to the live version
+		}
+		e.discard(s, d, inst, t)
 		return err
 	}
+	e.landed(s, d, old)
 	return e.bake(ctx, s, d, inst)
 }
 
 // gate waits for the new instance to pass its health check.
 func (e *Engine) gate(ctx context.Context, s *service, d *deployment, inst rt.Instance) error {
 	step := time.Now()
-	c := s.spec.Health
+	c := s.spec().Health
 	e.event(d.rel, "health", release.LevelInfo, fmt.Sprintf("waiting for %d consecutive passes of %s (deadline %s)", c.HealthyThreshold, c.Describe(), c.Deadline), 0)
 	probes := 0
 	var warned time.Time // failures are reported at most once a second
@@ -234,8 +341,28 @@ func (e *Engine) diagnose(inst rt.Instance, step string, err error) error {
 	return f
 }
 
-// discard removes an instance that will never serve.
-func (e *Engine) discard(s *service, d *deployment, inst rt.Instance) {
+// discard removes an instance that will never serve. Given the targets
+// that carried preview or canary requests to it (already taken out of the
+// route), it lets them drain first, in the background, so the deployment
+// ends at once and no request is cut.
+func (e *Engine) discard(s *service, d *deployment, inst rt.Instance, targets ...*proxy.Target) {
+	var drain []*proxy.Target
+	for _, t := range targets {
+		if t != nil {
+			drain = append(drain, t)
+		}
+	}
+	if len(drain) > 0 {
+		e.goOwned(func() {
+			for _, t := range drain {
+				ctx, cancel := context.WithTimeout(context.Background(), s.spec().DrainTimeout)
+				_ = t.Drain(ctx)
+				cancel()
+			}
+			e.discard(s, d, inst)
+		})
+		return
+	}
 	step := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
@@ -248,20 +375,20 @@ func (e *Engine) discard(s *service, d *deployment, inst rt.Instance) {
 
 // runHooks runs the pre-traffic hooks (migrations) against the new version.
 func (e *Engine) runHooks(ctx context.Context, s *service, d *deployment) error {
-	for i, argv := range s.spec.Hooks {
+	for i, argv := range s.spec().Hooks {
 		step := time.Now()
-		name := fmt.Sprintf("hook %d/%d", i+1, len(s.spec.Hooks))
+		name := fmt.Sprintf("hook %d/%d", i+1, len(s.spec().Hooks))
 		e.event(d.rel, "hook", release.LevelInfo, name+": "+strings.Join(argv, " "), 0)
 		out := newTailBuffer(64 << 10)
 		w := teeWriter{out, e.lineWriter(d.rel, "hook")}
-		hctx, cancel := context.WithTimeout(ctx, s.spec.HookTimeout)
-		err := s.spec.Runtime.RunHook(hctx, d.version, argv, w)
+		hctx, cancel := context.WithTimeout(ctx, s.spec().HookTimeout)
+		err := s.spec().Runtime.RunHook(hctx, d.version, argv, w)
 		timedOut := hctx.Err() == context.DeadlineExceeded
 		cancel()
 		e.record(d.rel, func(r *release.Release) { r.HookOutput += out.String() })
 		if err != nil {
 			if timedOut {
-				err = fmt.Errorf("timed out after %s: %w", s.spec.HookTimeout, err)
+				err = fmt.Errorf("timed out after %s: %w", s.spec().HookTimeout, err)
 			}
 			return &failure{step: name, err: err}
 		}

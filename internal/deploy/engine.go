@@ -7,14 +7,19 @@
 // It is the only package that knows about all the others: runtime, health,
 // proxy and release are independent of each other and of the engine.
 //
-// Ownership: each service's live/warm instances, its running deployment and
-// its queue belong to that service's mutex (service.mu). A deployment runs in
-// one goroutine owned by the engine (tracked by Engine.wg) and touches shared
-// service state only under that mutex, at the commit points (switch, retire).
+// Ownership: each service has one owner of its traffic, service.cut: every
+// move of what serves it goes through cutover (cutover.go) under it, in one
+// order — record in the store, then swap the proxy's pointer — so record and
+// traffic never disagree. service.mu guards the slots, the running
+// deployment and the queue for readers and for the install itself. A
+// deployment runs in one goroutine owned by the engine (tracked by
+// Engine.wg); waiting (health, hooks, canary, bake, drain) happens outside
+// every lock.
 package deploy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,6 +66,24 @@ type Notification struct {
 	At              time.Time
 }
 
+// Store is what the engine needs of the release store (*release.Store).
+// It is an interface so engine tests can make a write fail at a chosen step
+// of a cutover, on top of the real store.
+type Store interface {
+	CreateRelease(ctx context.Context, r *release.Release) error
+	CreateReleaseIdempotent(ctx context.Context, r *release.Release) (*release.Release, bool, error)
+	UpdateRelease(ctx context.Context, id int64, fn func(*release.Release) error) error
+	RecordSwitch(ctx context.Context, sw release.Switch) (int64, error)
+	SupersedeQueued(ctx context.Context, service string, keepID int64, reason string) ([]int64, error)
+	AppendEvent(ctx context.Context, ev release.Event) (int64, error)
+	GetRelease(ctx context.Context, id int64) (*release.Release, error)
+	ListReleases(ctx context.Context, service string, limit int) ([]release.Release, error)
+	Live(ctx context.Context, service string) (*release.Release, error)
+	ByState(ctx context.Context, service string, states ...release.State) ([]release.Release, error)
+	LastGood(ctx context.Context, service, excludeVersion string) (*release.Release, error)
+	FindVersion(ctx context.Context, service, version string) (*release.Release, error)
+}
+
 // Pruner is the optional image-retention side of a runtime (Docker).
 type Pruner interface {
 	Prune(ctx context.Context, keep []string) (removed []string, freed int64, err error)
@@ -82,11 +105,52 @@ type ServiceSpec struct {
 	KeepReleases int // how many recent releases' artifacts to keep (Docker images); 0 = 5
 	Proxy        proxy.ServiceOptions
 	Progressive  Progressive // canary / preview / analysis (zero value: plain blue/green)
+	// Fingerprint identifies the instance-defining configuration (command,
+	// env, image settings, health check, resources) the runtime starts
+	// instances with. It is recorded with each instance; a restart that
+	// finds the live instance started with another one re-adopts it as it
+	// is and rolls the new configuration out as a release of kind config.
+	Fingerprint string
+}
+
+// instanceSpec is what an instance was started with, recorded with its
+// release (release.Release.Spec) so it is re-adopted and watched against
+// that, not against a configuration edited since.
+type instanceSpec struct {
+	Fingerprint string       `json:"fingerprint"`
+	Health      health.Check `json:"health"`
+}
+
+// currentSpec is what an instance started now runs with.
+func (sp ServiceSpec) currentSpec() instanceSpec {
+	return instanceSpec{Fingerprint: sp.Fingerprint, Health: sp.Health}
+}
+
+func (is instanceSpec) encode() string {
+	b, _ := json.Marshal(is) // plain fields: cannot fail
+	return string(b)
+}
+
+// decodeSpec reads a recorded spec. The database is outside input: a
+// release written before specs were recorded, or a value that does not
+// decode to a usable health check, is taken to match the current
+// configuration (so the instance is still watched, with today's check).
+func decodeSpec(s string, current instanceSpec) instanceSpec {
+	var is instanceSpec
+	if s == "" || json.Unmarshal([]byte(s), &is) != nil {
+		return current
+	}
+	h := is.Health
+	if h.Interval <= 0 || h.Timeout <= 0 || h.HealthyThreshold < 1 || h.UnhealthyThreshold < 0 ||
+		(h.Path != "" && h.Path[0] != '/') || len(h.Path) > 2048 || len(h.Host) > 255 {
+		return current
+	}
+	return is
 }
 
 // Options configures an Engine.
 type Options struct {
-	Store    *release.Store
+	Store    Store
 	Proxy    *proxy.Proxy
 	Notifier Notifier // may be nil
 	Log      *slog.Logger
@@ -97,13 +161,14 @@ type Options struct {
 
 // Engine orchestrates deploys for every configured service.
 type Engine struct {
-	store  *release.Store
+	store  Store
 	proxy  *proxy.Proxy
 	notify Notifier
 	log    *slog.Logger
 	opts   Options
 
-	services map[string]*service // immutable after New
+	svcMu    sync.RWMutex // guards services (a reload adds and removes)
+	services map[string]*service
 
 	ctx    context.Context // cancelled by Close; parent of every deployment
 	cancel context.CancelFunc
@@ -127,24 +192,53 @@ func New(opts Options, specs []ServiceSpec) (*Engine, error) {
 		changed: make(chan struct{}),
 	}
 	for _, sp := range specs {
-		if sp.Versions == nil {
-			sp.Versions = version.Default
-		}
-		if sp.KeepReleases <= 0 {
-			sp.KeepReleases = 5
-		}
-		route, err := opts.Proxy.SetService(sp.Name, sp.Hosts, sp.PathPrefix, sp.Proxy)
-		if err != nil {
+		if _, err := e.addService(sp); err != nil {
 			cancel()
-			return nil, fmt.Errorf("route service %s: %w", sp.Name, err)
+			return nil, err
 		}
-		e.services[sp.Name] = &service{spec: sp, route: route, retiring: map[string]bool{}}
 	}
 	return e, nil
 }
 
+// AddService adds a service to a running engine (a reload): it is routed
+// and recovered like one configured at start (anything left of an earlier
+// life of the same name is reconciled to its records); nothing serves it
+// until a deploy, unless its records name a live release.
+func (e *Engine) AddService(ctx context.Context, sp ServiceSpec) error {
+	s, err := e.addService(sp)
+	if err != nil {
+		return err
+	}
+	return e.recoverService(ctx, s)
+}
+
+// addService routes a new service and gives it its engine state.
+func (e *Engine) addService(sp ServiceSpec) (*service, error) {
+	if sp.Versions == nil {
+		sp.Versions = version.Default
+	}
+	if sp.KeepReleases <= 0 {
+		sp.KeepReleases = 5
+	}
+	e.svcMu.Lock()
+	defer e.svcMu.Unlock()
+	if _, ok := e.services[sp.Name]; ok {
+		return nil, fmt.Errorf("service %s already exists", sp.Name)
+	}
+	route, err := e.proxy.SetService(sp.Name, sp.Hosts, sp.PathPrefix, sp.Proxy)
+	if err != nil {
+		return nil, fmt.Errorf("route service %s: %w", sp.Name, err)
+	}
+	s := &service{name: sp.Name, route: route, retiring: map[string]bool{}}
+	s.cur.Store(&sp)
+	e.services[sp.Name] = s
+	return s, nil
+}
+
 // Services lists the configured service names, sorted.
 func (e *Engine) Services() []string {
+	e.svcMu.RLock()
+	defer e.svcMu.RUnlock()
 	names := make([]string, 0, len(e.services))
 	for n := range e.services {
 		names = append(names, n)
@@ -154,7 +248,9 @@ func (e *Engine) Services() []string {
 }
 
 func (e *Engine) service(name string) (*service, error) {
+	e.svcMu.RLock()
 	s, ok := e.services[name]
+	e.svcMu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("%w %q (configured: %v)", ErrUnknownService, name, e.Services())
 	}
@@ -200,7 +296,13 @@ func (e *Engine) Close(ctx context.Context) error {
 		return nil
 	}
 	var errs []error
+	e.svcMu.RLock()
+	all := make([]*service, 0, len(e.services))
 	for _, s := range e.services {
+		all = append(all, s)
+	}
+	e.svcMu.RUnlock()
+	for _, s := range all {
 		s.mu.Lock()
 		slots := []*slot{s.live, s.warm}
 		s.live, s.warm = nil, nil
@@ -208,7 +310,7 @@ func (e *Engine) Close(ctx context.Context) error {
 		for _, sl := range slots {
 			if sl != nil && sl.inst != nil {
 				if err := sl.inst.Stop(ctx); err != nil {
-					errs = append(errs, fmt.Errorf("stop %s %s: %w", s.spec.Name, sl.version, err))
+					errs = append(errs, fmt.Errorf("stop %s %s: %w", s.name, sl.version, err))
 				}
 			}
 		}

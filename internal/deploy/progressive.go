@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -57,26 +56,28 @@ func (e *Engine) preview(ctx context.Context, s *service, d *deployment, inst rt
 		return &failure{step: "preview", err: err}
 	}
 	secret := s.route.SetPreview(t)
-	defer func() {
-		s.route.ClearPreview()
-		dctx, cancel := context.WithTimeout(context.Background(), s.spec.DrainTimeout)
-		defer cancel()
-		_ = t.Drain(dctx) // preview requests finish before anything is removed
-	}()
 	step := time.Now()
 	// A generated secret is shown once here (the deployer needs it; it dies
 	// with this hold); a configured one is never echoed.
+	sp := s.spec()
 	shown := "the configured preview secret"
-	if s.spec.Proxy.PreviewValue == "" {
+	if sp.Proxy.PreviewValue == "" {
 		shown = secret
 	}
 	e.event(d.rel, "preview", release.LevelInfo, fmt.Sprintf("holding: requests with header %s: %s or cookie %s=%s reach %s; `hotswap promote %s` to continue, `hotswap abort %s` to stop",
-		orDefault(s.spec.Proxy.PreviewHeader, "X-Hotswap-Preview"), shown, orDefault(s.spec.Proxy.PreviewCookie, "hotswap_preview"), shown,
-		d.version, s.spec.Name, s.spec.Name), 0)
+		orDefault(sp.Proxy.PreviewHeader, "X-Hotswap-Preview"), shown, orDefault(sp.Proxy.PreviewCookie, "hotswap_preview"), shown,
+		d.version, sp.Name, sp.Name), 0)
 	_, c, err := e.watch(ctx, s, d, inst, nil, "preview", 0, nil)
+	s.route.ClearPreview()
 	if err != nil {
+		e.discard(s, d, inst, t) // preview requests finish before the instance goes
 		return err
 	}
+	e.goOwned(func() { // the instance lives on; its preview target only drains
+		dctx, cancel := context.WithTimeout(context.Background(), s.spec().DrainTimeout)
+		defer cancel()
+		_ = t.Drain(dctx)
+	})
 	if c == cmdPromote {
 		e.event(d.rel, "preview", release.LevelInfo, "promoted", time.Since(step))
 	}
@@ -87,21 +88,20 @@ func (e *Engine) preview(ctx context.Context, s *service, d *deployment, inst rt
 // analysis interval. It returns the target now carrying the canary share;
 // the caller switches it to 100%.
 func (e *Engine) canary(ctx context.Context, s *service, d *deployment, inst rt.Instance) (*proxy.Target, error) {
-	p := s.spec.Progressive
+	p := s.spec().Progressive
 	t, err := s.route.NewTarget(d.version, inst.Addr())
 	if err != nil {
 		return nil, &failure{step: "canary", err: err}
 	}
 	fail := func(err error) (*proxy.Target, error) {
-		s.route.ClearCanary() // every request from now on goes to the stable version
-		dctx, cancel := context.WithTimeout(context.Background(), s.spec.DrainTimeout)
-		defer cancel()
-		_ = t.Drain(dctx)
+		s.route.ClearCanary()    // every request from now on goes to the stable version
+		e.discard(s, d, inst, t) // after the canary's requests finished
 		return nil, err
 	}
 	stable := func() func() window { return e.liveWindow(s) }
 	for i, st := range p.Steps {
 		s.route.SetCanary(t, st.Percent)
+		d.tookTraffic = true
 		phase := fmt.Sprintf("canary %g%%", st.Percent)
 		e.event(d.rel, "canary", release.LevelInfo, fmt.Sprintf("step %d/%d: %g%% of traffic for %s", i+1, len(p.Steps), st.Percent, st.Duration), 0)
 		v, c, err := e.watch(ctx, s, d, inst, t, phase, st.Duration, stable())
@@ -117,7 +117,7 @@ func (e *Engine) canary(ctx context.Context, s *service, d *deployment, inst rt.
 		}
 	}
 	if p.ApprovalBeforeLast && !promotedLast(d) {
-		e.event(d.rel, "approval", release.LevelInfo, fmt.Sprintf("waiting for approval before 100%%: `hotswap promote %s` or `hotswap abort %s`", s.spec.Name, s.spec.Name), 0)
+		e.event(d.rel, "approval", release.LevelInfo, fmt.Sprintf("waiting for approval before 100%%: `hotswap promote %s` or `hotswap abort %s`", s.spec().Name, s.spec().Name), 0)
 		v, _, err := e.watch(ctx, s, d, inst, t, "awaiting approval", 0, stable())
 		if err != nil {
 			return fail(err)
@@ -151,7 +151,7 @@ func (e *Engine) liveWindow(s *service) func() window {
 // abort, exit of the instance or shutdown.
 func (e *Engine) watch(ctx context.Context, s *service, d *deployment, inst rt.Instance, cand *proxy.Target,
 	phase string, dur time.Duration, stable func() window) (Verdict, command, error) {
-	a := s.spec.Progressive.Analysis
+	a := s.spec().Progressive.Analysis
 	var tick <-chan time.Time
 	var base proxy.Stats
 	if a != nil && cand != nil && stable != nil {
@@ -202,8 +202,8 @@ func (e *Engine) watch(ctx context.Context, s *service, d *deployment, inst rt.I
 // bake watches the new version after a blue/green switch while the old one
 // is still warm; a failing analysis flips traffic back to it at once.
 func (e *Engine) bake(ctx context.Context, s *service, d *deployment, inst rt.Instance) error {
-	a := s.spec.Progressive.Analysis
-	if a == nil || a.Bake <= 0 || d.kind != KindDeploy || s.spec.Progressive.Strategy == "canary" {
+	a := s.spec().Progressive.Analysis
+	if a == nil || a.Bake <= 0 || d.kind != KindDeploy || s.spec().Progressive.Strategy == "canary" { // config releases go straight
 		return nil
 	}
 	s.mu.Lock()
@@ -217,10 +217,16 @@ func (e *Engine) bake(ctx context.Context, s *service, d *deployment, inst rt.In
 	e.event(d.rel, "bake", release.LevelInfo, fmt.Sprintf("watching %s for %s while %s stays warm", d.version, a.Bake, warm.version), 0)
 	v, _, err := e.watch(ctx, s, d, inst, live.target, "bake", a.Bake, func() window { return stableAll })
 	if err != nil {
-		if errors.Is(err, errAborted) {
-			return nil // abort after the switch means nothing; the release is live
+		s.mu.Lock()
+		why := d.endedBy
+		s.mu.Unlock()
+		if why != "" {
+			e.event(d.rel, "bake", release.LevelWarn, "bake ended: "+why, 0)
 		}
-		return nil // shutdown or exit during bake: the release stays live; recovery handles it
+		// An abort after the switch means nothing (the release is live);
+		// shutdown or an exit during bake leaves it live for recovery or
+		// the supervisor.
+		return nil
 	}
 	if v.OK() {
 		e.event(d.rel, "bake", release.LevelInfo, "bake passed: "+v.String(), a.Bake)
@@ -231,40 +237,44 @@ func (e *Engine) bake(ctx context.Context, s *service, d *deployment, inst rt.In
 }
 
 // autoRollback sends all traffic back to the warm previous version after a
-// failing analysis, and records the numbers that failed.
+// failing analysis. By the same rule as a manual rollback, a rollback
+// release (source "auto") takes the warm instance over, through the same
+// cutover; the deploy's release becomes rolled_back in that same write.
 func (e *Engine) autoRollback(s *service, d *deployment, v Verdict) {
-	start := time.Now()
-	s.mu.Lock()
-	w, bad := s.warm, s.live
-	if w == nil || rt.Stopped(w.inst) || bad == nil || bad.rel != d.rel {
-		s.mu.Unlock()
-		e.event(d.rel, "rollback", release.LevelError, "analysis failed but no warm version is left to roll back to: "+v.String(), 0)
-		return
-	}
-	t, err := s.route.NewTarget(w.version, w.inst.Addr())
-	if err != nil {
-		s.mu.Unlock()
-		e.event(d.rel, "rollback", release.LevelError, "automatic rollback failed: "+err.Error(), 0)
-		return
-	}
-	s.route.Switch(t)
-	s.stopWarmLocked()
-	s.live = newSlot(w.rel, w.version, w.inst, t)
-	e.superviseLocked(s, s.live)
-	s.mu.Unlock()
-	flip := time.Since(start)
-
-	e.drainAsync(s, w) // the proxy forgets a target only once it is drained
-	e.promote(w.rel, release.RolledBack)
 	e.record(d.rel, func(r *release.Release) {
 		r.Analysis = v.JSON()
 		r.Error = "automatic rollback: " + v.String()
 	})
-	e.event(d.rel, "rollback", release.LevelError, fmt.Sprintf("automatic rollback: all traffic back on %s %s after the failing analysis", w.version, fmtFlip(flip)), flip)
-	e.drainAsync(s, bad)
-	e.retireAsync(s, bad, "")
-	e.notifyEvent(Notification{Kind: "rolled_back", Service: s.spec.Name, Version: w.version, PreviousVersion: d.version,
-		ReleaseID: d.rel, Actor: "analysis", Reason: v.String(), Automatic: true, Duration: time.Since(d.started)})
+	s.mu.Lock()
+	w, bad := s.warm, s.live
+	if w == nil || bad == nil || bad.rel != d.rel {
+		s.mu.Unlock()
+		e.event(d.rel, "rollback", release.LevelError, "analysis failed but no warm version is left to roll back to: "+v.String(), 0)
+		return
+	}
+	req := Request{Service: s.spec().Name, Version: w.version, Kind: KindRollback,
+		Note:   fmt.Sprintf("automatic: the analysis of %s failed during its bake", d.version),
+		Source: release.Source{Kind: release.SourceAuto, Actor: "analysis"}}
+	row := e.rowLocked(s, req, e.restoredRelease(e.ctx, s, w.version))
+	s.mu.Unlock()
+	row.State = release.Deploying
+	if err := e.store.CreateRelease(e.ctx, row); err != nil {
+		e.event(d.rel, "rollback", release.LevelError, "automatic rollback could not be recorded, so traffic stays on "+d.version+": "+err.Error(), 0)
+		return
+	}
+	rd := newDeployment(row, req)
+	e.event(rd.rel, "start", release.LevelInfo, fmt.Sprintf("rollback %s %s: the analysis of %s failed: %s", s.spec().Name, w.version, d.version, v.String()), 0)
+	_, ok, err := e.warmRollback(e.ctx, s, rd.rel, w)
+	if !ok {
+		if err == nil {
+			err = fmt.Errorf("the warm %s is gone; %s stays live: deploy or roll back by hand", w.version, d.version)
+		}
+		e.conclude(s, rd, err)
+		e.event(d.rel, "rollback", release.LevelError, "automatic rollback failed: "+firstLine(err.Error()), 0)
+		return
+	}
+	e.event(d.rel, "rollback", release.LevelError, fmt.Sprintf("automatic rollback: all traffic back on %s (release #%d) after the failing analysis", w.version, rd.rel), time.Since(rd.started))
+	e.landed(s, rd, bad)
 }
 
 func fmtFlip(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d.Microseconds())/1000) }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hotswap/hotswap/internal/health"
 	"github.com/hotswap/hotswap/internal/release"
 	rt "github.com/hotswap/hotswap/internal/runtime"
 )
@@ -20,7 +19,11 @@ import (
 func (e *Engine) Recover(ctx context.Context) error {
 	var errs []error
 	for _, name := range e.Services() {
-		if err := e.recoverService(ctx, e.services[name]); err != nil {
+		s, err := e.service(name)
+		if err != nil {
+			continue
+		}
+		if err := e.recoverService(ctx, s); err != nil {
 			errs = append(errs, fmt.Errorf("recover %s: %w", name, err))
 			e.log.Error("recover service", "service", name, "err", err)
 		}
@@ -29,8 +32,8 @@ func (e *Engine) Recover(ctx context.Context) error {
 }
 
 func (e *Engine) recoverService(ctx context.Context, s *service) error {
-	name := s.spec.Name
-	sp := s.spec
+	name := s.spec().Name
+	sp := s.spec()
 	// 1. Deploys the previous daemon did not finish: their instances never
 	// served; remove them.
 	stale, err := e.store.ByState(ctx, name, release.Queued, release.Deploying)
@@ -56,23 +59,33 @@ func (e *Engine) recoverService(ctx context.Context, s *service) error {
 		return fmt.Errorf("find live release: %w", err)
 	}
 	keepIDs := map[string]bool{}
+	var later []func() // slow work, started once the cleanup below cannot touch it
 	if live != nil {
-		inst, how, err := e.adoptOrStart(ctx, s, live)
-		if err != nil {
-			e.event(live.ID, "recover", release.LevelError, "could not put "+live.Version+" back in service: "+err.Error(), 0)
-			return fmt.Errorf("live %s: %w", live.Version, err)
+		spec := decodeSpec(live.Spec, sp.currentSpec())
+		var inst rt.Instance
+		if live.InstanceID != "" {
+			if i, err := sp.Runtime.Adopt(ctx, live.InstanceID); err == nil && !rt.Stopped(i) {
+				inst = i
+			}
 		}
-		keepIDs[inst.ID()] = true
-		t, err := s.route.NewTarget(live.Version, inst.Addr())
-		if err != nil {
-			return fmt.Errorf("route live %s: %w", live.Version, err)
+		if inst != nil {
+			// Re-adopted as it is, without a probe: the proxy serves at
+			// once, and the health watcher judges the instance by the check
+			// it was started with, not by an edited file.
+			keepIDs[inst.ID()] = true
+			if _, err := e.cutover(s, move{rel: live.ID, version: live.Version, inst: inst, spec: &spec}); err != nil {
+				return fmt.Errorf("route live %s: %w", live.Version, err)
+			}
+			e.event(live.ID, "recover", release.LevelInfo, fmt.Sprintf("%s back in service after daemon start (re-adopted the running instance, %s)", live.Version, inst.Addr()), 0)
+			if spec.Fingerprint != sp.Fingerprint {
+				later = append(later, func() { e.rolloutConfig(s, live) })
+			}
+		} else if inst := e.restartRecovered(ctx, s, live); inst != nil {
+			// Started before the proxy listens: connections wait in the
+			// kernel's accept queue rather than get 503 from a service
+			// that has nothing to serve with yet.
+			keepIDs[inst.ID()] = true
 		}
-		s.mu.Lock()
-		s.route.Switch(t)
-		s.live = newSlot(live.ID, live.Version, inst, t)
-		e.superviseLocked(s, s.live)
-		s.mu.Unlock()
-		e.event(live.ID, "recover", release.LevelInfo, fmt.Sprintf("%s back in service after daemon start (%s, %s)", live.Version, how, inst.Addr()), 0)
 	}
 
 	// 3. Warm previous versions: keep the newest one warm for the rest of
@@ -97,12 +110,15 @@ func (e *Engine) recoverService(ctx context.Context, s *service) error {
 			if err != nil {
 				return fmt.Errorf("route warm %s: %w", w.Version, err)
 			}
-			sl := newSlot(w.ID, w.Version, inst, t)
+			sl := newSlot(w.ID, w.Version, decodeSpec(w.Spec, sp.currentSpec()), inst, t)
 			sl.since = since
+			s.cut.Lock()
 			s.mu.Lock()
 			s.warm = sl
 			e.watchWarmLocked(s, sl)
+			e.watchHealthLocked(s, sl)
 			s.mu.Unlock()
+			s.cut.Unlock()
 			continue
 		}
 		if running {
@@ -140,45 +156,58 @@ func (e *Engine) recoverService(ctx context.Context, s *service) error {
 		}
 		e.removeByID(ctx, s, id, 0)
 	}
+	for _, fn := range later {
+		e.goOwned(fn)
+	}
 	return nil
 }
 
-// adoptOrStart finds the live instance again, or starts the version anew,
-// and gates it on health either way.
-func (e *Engine) adoptOrStart(ctx context.Context, s *service, r *release.Release) (rt.Instance, string, error) {
-	sp := s.spec
-	if r.InstanceID != "" {
-		inst, err := sp.Runtime.Adopt(ctx, r.InstanceID)
-		if err == nil && !rt.Stopped(inst) {
-			quick := sp.Health
-			quick.HealthyThreshold = 1
-			if err := health.WaitHealthy(ctx, inst.Addr(), quick, inst.Done(), nil); err == nil {
-				return inst, "re-adopted the running instance", nil
-			}
-			e.event(r.ID, "recover", release.LevelWarn, "the running instance does not pass its health check; starting a new one", 0)
-			e.removeInstance(ctx, inst, r.ID)
-		}
-	}
-	inst, err := sp.Runtime.Start(ctx, rt.Spec{Version: r.Version, ReleaseID: r.ID})
+// restartRecovered starts the live version again when its instance did not
+// survive the restart, gates it on health and puts it in service. It
+// returns the instance, or nil (reported) when it could not.
+func (e *Engine) restartRecovered(ctx context.Context, s *service, live *release.Release) rt.Instance {
+	e.event(live.ID, "recover", release.LevelWarn, "the live instance is gone after the daemon restart; starting "+live.Version+" again", 0)
+	sp := s.spec()
+	ctx, cancel := context.WithTimeout(ctx, sp.Health.Deadline+stopTimeout)
+	defer cancel()
+	inst, err := e.startGated(ctx, sp, live.Version, live.ID)
 	if err != nil {
-		return nil, "", fmt.Errorf("start %s: %w", r.Version, err)
+		e.event(live.ID, "recover", release.LevelError, "could not put "+live.Version+" back in service: "+err.Error(), 0)
+		e.log.Error("recover live version", "service", sp.Name, "version", live.Version, "err", firstLine(err.Error()))
+		return nil
 	}
-	if err := health.WaitHealthy(ctx, inst.Addr(), sp.Health, inst.Done(), nil); err != nil {
-		derr := e.diagnose(inst, "health", err)
-		e.removeInstance(ctx, inst, r.ID)
-		return nil, "", derr
+	spec := sp.currentSpec()
+	if _, err := e.cutover(s, move{rel: live.ID, version: live.Version, inst: inst, spec: &spec, fromNone: true}); err != nil {
+		e.removeInstance(context.Background(), inst, live.ID)
+		if !errors.Is(err, errStale) {
+			e.event(live.ID, "recover", release.LevelError, err.Error(), 0)
+		}
+		return nil
 	}
-	e.record(r.ID, func(rr *release.Release) { rr.InstanceID, rr.Addr = inst.ID(), inst.Addr() })
-	return inst, "started it again", nil
+	e.event(live.ID, "recover", release.LevelInfo, fmt.Sprintf("%s back in service after daemon start (started it again, %s)", live.Version, inst.Addr()), 0)
+	return inst
+}
+
+// rolloutConfig rolls a configuration that changed while the daemon was
+// down out to the live version: a release of kind config, health-gated with
+// the new check like any deploy. If it fails, the re-adopted instance keeps
+// serving and the release says why.
+func (e *Engine) rolloutConfig(s *service, live *release.Release) {
+	_, err := e.Submit(e.ctx, Request{Service: s.spec().Name, Version: live.Version, Kind: KindConfig, Queue: true,
+		Note:   "the service's configuration changed since this instance started",
+		Source: release.Source{Kind: release.SourceAuto, Actor: "config"}})
+	if err != nil {
+		e.event(live.ID, "recover", release.LevelError, "could not roll out the changed configuration: "+err.Error(), 0)
+	}
 }
 
 func (e *Engine) removeByID(ctx context.Context, s *service, id string, rel int64) {
-	inst, err := s.spec.Runtime.Adopt(ctx, id)
+	inst, err := s.spec().Runtime.Adopt(ctx, id)
 	if errors.Is(err, rt.ErrNotFound) {
 		return
 	}
 	if err != nil {
-		e.log.Error("adopt leftover", "service", s.spec.Name, "instance", id, "err", err)
+		e.log.Error("adopt leftover", "service", s.spec().Name, "instance", id, "err", err)
 		return
 	}
 	e.removeInstance(ctx, inst, rel)

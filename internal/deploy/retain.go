@@ -14,7 +14,7 @@ const retentionScan = 200
 // warm ones and the most recent KeepReleases distinct versions that went
 // live, newest first.
 func (e *Engine) keptVersions(ctx context.Context, s *service) ([]string, []release.Release, error) {
-	rels, err := e.store.ListReleases(ctx, s.spec.Name, retentionScan)
+	rels, err := e.store.ListReleases(ctx, s.spec().Name, retentionScan)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list releases: %w", err)
 	}
@@ -38,7 +38,7 @@ func (e *Engine) keptVersions(ctx context.Context, s *service) ([]string, []rele
 	}
 	s.mu.Unlock()
 	for _, r := range rels {
-		if len(keep) >= s.spec.KeepReleases {
+		if len(keep) >= s.spec().KeepReleases {
 			break
 		}
 		switch r.State {
@@ -74,7 +74,7 @@ func (e *Engine) retainedIDs(ctx context.Context, s *service) (map[string]bool, 
 func (e *Engine) retain(ctx context.Context, s *service) {
 	keep, rels, err := e.keptVersions(ctx, s)
 	if err != nil {
-		e.log.Error("retention", "service", s.spec.Name, "err", err)
+		e.log.Error("retention", "service", s.spec().Name, "err", err)
 		return
 	}
 	kept := map[string]bool{}
@@ -123,7 +123,7 @@ func (e *Engine) Prune(ctx context.Context, name string) (PruneResult, error) {
 	}
 	res.Kept = keep
 	e.retain(ctx, s)
-	p, ok := s.spec.Runtime.(Pruner)
+	p, ok := s.spec().Runtime.(Pruner)
 	if !ok {
 		return res, nil
 	}

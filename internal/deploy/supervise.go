@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,102 +20,104 @@ const (
 	restartReset = 2 * time.Minute
 )
 
-// superviseLocked watches the live slot's instance; if it exits while it is
-// still live, the same version is started again, gated on health and
-// swapped in. Called with s.mu held, once per slot that becomes live.
-func (e *Engine) superviseLocked(s *service, sl *slot) {
-	e.goOwned(func() { e.supervise(s, sl, restartMin) })
+// watchLocked supervises a slot that just became live: if its instance
+// exits, or its health watcher finds it failing HealthyThreshold
+// consecutive checks, while it is still live, the same version is started
+// again, gated on health and swapped in through the cutover (whose new
+// slot gets a supervisor of its own). Called with s.mu held, once per slot
+// that becomes live.
+func (e *Engine) watchLocked(s *service, sl *slot) {
+	e.watchHealthLocked(s, sl)
+	e.goOwned(func() { e.supervise(s, sl) })
 }
 
-func (e *Engine) supervise(s *service, sl *slot, backoff time.Duration) {
-	for sl != nil {
-		select {
-		case <-sl.inst.Done():
-		case <-e.ctx.Done():
-			return
-		}
-		if !s.isLive(sl) {
-			return // replaced or being retired: its exit is expected
-		}
-		how := "unknown"
+func (e *Engine) supervise(s *service, sl *slot) {
+	var how string
+	select {
+	case <-sl.inst.Done():
+		how = "unknown"
 		if ex, ok := sl.inst.Exit(); ok {
 			how = ex.String()
 		}
-		if time.Since(sl.since) > restartReset {
-			backoff = restartMin
-		}
-		e.event(sl.rel, "supervise", release.LevelError,
-			fmt.Sprintf("live instance of %s exited (%s); starting it again in %s", sl.version, how, backoff), 0)
-		e.log.Error("live instance exited", "service", s.spec.Name, "version", sl.version, "exit", how)
-		e.notifyEvent(Notification{Kind: "failed", Service: s.spec.Name, Version: sl.version, ReleaseID: sl.rel,
-			Actor: "supervisor", Reason: "live instance exited: " + how, Automatic: true})
-		sl, backoff = e.restartLoop(s, sl, backoff)
+		how = "exited (" + how + ")"
+	case <-sl.failing:
+		how = "fails its health check (" + sl.healthState().reason + ")"
+	case <-e.ctx.Done():
+		return
 	}
+	if !s.isLive(sl) {
+		return // replaced or being retired: its exit is expected
+	}
+	backoff := sl.backoff
+	if time.Since(sl.since) > restartReset {
+		backoff = restartMin
+	}
+	e.event(sl.rel, "supervise", release.LevelError,
+		fmt.Sprintf("live instance of %s %s; starting it again in %s", sl.version, how, backoff), 0)
+	e.log.Error("live instance lost", "service", s.spec().Name, "version", sl.version, "how", how)
+	e.notifyEvent(Notification{Kind: "failed", Service: s.spec().Name, Version: sl.version, ReleaseID: sl.rel,
+		Actor: "supervisor", Reason: "live instance " + how, Automatic: true})
+	e.restartLoop(s, sl, backoff)
 }
 
-// restartLoop starts the dead live instance's version again, with growing
-// backoff, until it is healthy and swapped in (the new slot is returned) or
-// the slot is no longer live (nil).
-func (e *Engine) restartLoop(s *service, dead *slot, backoff time.Duration) (*slot, time.Duration) {
+// restartLoop starts the lost live instance's version again, with growing
+// backoff, until it is healthy and swapped in or the slot is no longer live.
+func (e *Engine) restartLoop(s *service, dead *slot, backoff time.Duration) {
 	for {
 		select {
 		case <-time.After(backoff):
 		case <-e.ctx.Done():
-			return nil, backoff
+			return
 		}
 		next := min(max(2*backoff, time.Second), restartMax)
-		inst, err := e.restartLive(s, dead)
+		inst, spec, err := e.restartLive(s, dead)
 		if err == nil {
-			sl := e.replaceLive(s, dead, inst)
-			if sl == nil {
-				e.removeInstance(context.Background(), inst, dead.rel) // a deploy took over meanwhile
+			_, cerr := e.cutover(s, move{rel: dead.rel, version: dead.version, inst: inst, spec: &spec, from: dead, removeOld: true, backoff: next})
+			if cerr == nil {
+				return
 			}
-			return sl, next
+			// A deploy took over meanwhile (stale), or the switch could not
+			// be recorded: this instance never serves.
+			e.removeInstance(context.Background(), inst, dead.rel)
+			if errors.Is(cerr, errStale) {
+				return
+			}
+			err = cerr
 		}
 		if !s.isLive(dead) {
-			return nil, next
+			return
 		}
 		e.event(dead.rel, "supervise", release.LevelError, fmt.Sprintf("restart of %s failed: %v; next try in %s", dead.version, firstLine(err.Error()), next), 0)
 		backoff = next
 	}
 }
 
-// restartLive starts the live version again and gates it on health.
-func (e *Engine) restartLive(s *service, sl *slot) (rt.Instance, error) {
-	ctx, cancel := context.WithTimeout(e.ctx, s.spec.Health.Deadline+stopTimeout)
+// restartLive starts the live version again (with the service's current
+// configuration, returned) and gates it on health.
+func (e *Engine) restartLive(s *service, sl *slot) (rt.Instance, instanceSpec, error) {
+	sp := s.spec()
+	ctx, cancel := context.WithTimeout(e.ctx, sp.Health.Deadline+stopTimeout)
 	defer cancel()
 	step := time.Now()
-	inst, err := s.spec.Runtime.Start(ctx, rt.Spec{Version: sl.version, ReleaseID: sl.rel})
+	inst, err := e.startGated(ctx, sp, sl.version, sl.rel)
 	if err != nil {
-		return nil, fmt.Errorf("start: %w", err)
-	}
-	if err := health.WaitHealthy(ctx, inst.Addr(), s.spec.Health, inst.Done(), nil); err != nil {
-		derr := e.diagnose(inst, "health", err)
-		e.removeInstance(context.Background(), inst, sl.rel)
-		return nil, derr
+		return nil, instanceSpec{}, err
 	}
 	e.event(sl.rel, "supervise", release.LevelInfo, fmt.Sprintf("%s healthy again at %s", sl.version, inst.Addr()), time.Since(step))
-	return inst, nil
+	return inst, sp.currentSpec(), nil
 }
 
-// replaceLive swaps the restarted instance in for the dead one, if the dead
-// one is still what the service considers live. It returns the new slot.
-func (e *Engine) replaceLive(s *service, dead *slot, inst rt.Instance) *slot {
-	t, err := s.route.NewTarget(dead.version, inst.Addr())
+// startGated starts version for release rel with sp and waits for it to
+// pass sp's health check; an instance that does not is removed.
+func (e *Engine) startGated(ctx context.Context, sp *ServiceSpec, version string, rel int64) (rt.Instance, error) {
+	inst, err := sp.Runtime.Start(ctx, rt.Spec{Version: version, ReleaseID: rel})
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("start %s: %w", version, err)
 	}
-	s.mu.Lock()
-	if s.live != dead {
-		s.mu.Unlock()
-		_ = t.Drain(context.Background()) // never served; let the proxy forget it
-		return nil
+	if err := health.WaitHealthy(ctx, inst.Addr(), sp.Health, inst.Done(), nil); err != nil {
+		derr := e.diagnose(inst, "health", err)
+		e.removeInstance(context.Background(), inst, rel)
+		return nil, derr
 	}
-	s.route.Switch(t)
-	sl := newSlot(dead.rel, dead.version, inst, t)
-	s.live = sl
-	s.mu.Unlock()
-	e.drainAsync(s, dead) // its target: nothing can be in flight on a dead instance for long
-	e.record(dead.rel, func(r *release.Release) { r.InstanceID, r.Addr = inst.ID(), inst.Addr() })
-	return sl
+	return inst, nil
 }

@@ -35,6 +35,13 @@ type Options struct {
 	// Check, if set, is asked about every response's version at the moment
 	// it arrived; a false answer counts as a wrong-version response.
 	Check func(version string, sent, received time.Time) bool
+	// Cut, if set, is told about every stream the server ended before its
+	// last event: the version that served it, when it was sent and when it
+	// was cut. A stream outliving its version's drain timeout is cut by
+	// design, which only the caller's timeline can tell: true counts the
+	// cut in Result.Cuts for the caller to judge, false (or no Cut) counts
+	// it as a failure.
+	Cut func(version string, sent, cut time.Time) bool
 }
 
 // Result is what a run saw.
@@ -47,6 +54,7 @@ type Result struct {
 	// response named none, e.g. from the proxy itself).
 	FailedByVersion map[string]int64
 	StreamEvents    int64    // SSE events received over long-lived connections
+	Cuts            int64    // streams cut early that Options.Cut took over
 	Failures        []string // the first few failures, for the report
 	Duration        time.Duration
 }
@@ -102,12 +110,12 @@ func Run(ctx context.Context, o Options) Result {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return Result{Requests: c.requests.Load(), Failed: c.failed.Load(), WrongVersion: c.wrong.Load(),
-		Versions: c.versions, FailedByVersion: c.failedBy, StreamEvents: c.events.Load(), Failures: c.failures, Duration: time.Since(start)}
+		Versions: c.versions, FailedByVersion: c.failedBy, StreamEvents: c.events.Load(), Cuts: c.cuts.Load(), Failures: c.failures, Duration: time.Since(start)}
 }
 
 // counter accumulates results; atomics for the hot counters, mu for the rest.
 type counter struct {
-	sent, requests, failed, wrong, events atomic.Int64
+	sent, requests, failed, wrong, events, cuts atomic.Int64
 
 	mu       sync.Mutex // guards versions, failures
 	versions map[string]int64
@@ -205,6 +213,10 @@ func (c *counter) stream(ctx context.Context, hc *http.Client, o Options) {
 		return
 	}
 	if got != n {
+		if o.Cut != nil && o.Cut(resp.Header.Get("X-Version"), sent, time.Now()) {
+			c.cuts.Add(1)
+			return
+		}
 		c.fail("stream from %s cut after %d of %d events: %v", resp.Header.Get("X-Version"), got, n, sc.Err())
 		return
 	}

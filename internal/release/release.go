@@ -16,6 +16,11 @@ const (
 	KindDeploy Kind = "deploy"
 	// KindRollback: a return to a version that was live before.
 	KindRollback Kind = "rollback"
+	// KindConfig: the live version again, started with a changed service
+	// configuration (command, env, health check…) and health-gated like a
+	// deploy, so a bad configuration is refused while the old instance
+	// keeps serving.
+	KindConfig Kind = "config"
 )
 
 // SourceKind says through which door an action came in, for the audit
@@ -89,6 +94,12 @@ type Release struct {
 	Analysis string
 	// HookOutput is the tail of the deploy hooks' output, bounded by MaxText.
 	HookOutput string
+	// Spec is the instance-defining configuration (command, env, image
+	// settings, health check, resources) the instance of InstanceID was
+	// started with, as the engine encodes it: a restart re-adopts the
+	// instance against it, and a configuration that differs is rolled out
+	// as a release of kind "config".
+	Spec string
 
 	CreatedAt time.Time // set by the store on create
 	// StartedAt is set by the store when the release enters Deploying, and
@@ -123,8 +134,8 @@ func (r *Release) validate() error {
 	if r.Version == "" {
 		errs = append(errs, errors.New("version is empty"))
 	}
-	if r.Kind != KindDeploy && r.Kind != KindRollback {
-		errs = append(errs, fmt.Errorf("kind %q is not %q or %q", r.Kind, KindDeploy, KindRollback))
+	if r.Kind != KindDeploy && r.Kind != KindRollback && r.Kind != KindConfig {
+		errs = append(errs, fmt.Errorf("kind %q is not %q, %q or %q", r.Kind, KindDeploy, KindRollback, KindConfig))
 	}
 	if !r.State.Known() {
 		errs = append(errs, fmt.Errorf("unknown state %q", r.State))

@@ -83,6 +83,9 @@ CREATE INDEX audit_by_service ON audit (service, id);
 CREATE TRIGGER audit_append_only BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
 `,
+	// 2: the instance-defining configuration an instance was started with,
+	// so a restart re-adopts it against that, not against an edited file.
+	`ALTER TABLE releases ADD COLUMN spec TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrate brings the database to user_version len(migrations). A database

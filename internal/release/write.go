@@ -13,7 +13,7 @@ const releaseCols = `id, service, version, kind, strategy, state,
 	source_kind, source_actor, webhook_kind, delivery_id,
 	note, git_commit, author, image_ref, image_digest, runtime, instance_id, addr,
 	previous_id, error, analysis, hook_output,
-	created_at, started_at, finished_at, live_at`
+	created_at, started_at, finished_at, live_at, spec`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -27,7 +27,7 @@ func scanRelease(row scanner) (*Release, error) {
 		&r.Source.Kind, &r.Source.Actor, &r.Source.WebhookKind, &r.Source.DeliveryID,
 		&r.Note, &r.GitCommit, &r.Author, &r.ImageRef, &r.ImageDigest, &r.Runtime, &r.InstanceID, &r.Addr,
 		&prev, &r.Error, &r.Analysis, &r.HookOutput,
-		&created, &started, &finished, &liveAt)
+		&created, &started, &finished, &liveAt, &r.Spec)
 	if err != nil {
 		return nil, err
 	}
@@ -108,12 +108,12 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, r *Release) error {
 	}
 	c.bound()
 	res, err := tx.ExecContext(ctx, `INSERT INTO releases (`+releaseCols+`)
-		VALUES (NULL, ?,?,?,?,?, ?,?,?,?, ?,?,?,?,?,?,?,?, ?,?,?,?, ?,?,?,?)`,
+		VALUES (NULL, ?,?,?,?,?, ?,?,?,?, ?,?,?,?,?,?,?,?, ?,?,?,?, ?,?,?,?, ?)`,
 		c.Service, c.Version, c.Kind, c.Strategy, c.State,
 		c.Source.Kind, c.Source.Actor, c.Source.WebhookKind, c.Source.DeliveryID,
 		c.Note, c.GitCommit, c.Author, c.ImageRef, c.ImageDigest, c.Runtime, c.InstanceID, c.Addr,
 		prevArg(c.PreviousID), c.Error, c.Analysis, c.HookOutput,
-		encTime(c.CreatedAt), encTime(c.StartedAt), encTime(c.FinishedAt), encTime(c.LiveAt))
+		encTime(c.CreatedAt), encTime(c.StartedAt), encTime(c.FinishedAt), encTime(c.LiveAt), c.Spec)
 	switch {
 	case isUnique(err):
 		return fmt.Errorf("%w: webhook delivery %s/%q already recorded", ErrConflict, c.Source.WebhookKind, c.Source.DeliveryID)
@@ -209,12 +209,12 @@ func (s *Store) save(ctx context.Context, tx *sql.Tx, from State, r *Release) er
 	_, err := tx.ExecContext(ctx, `UPDATE releases SET strategy = ?, state = ?,
 		note = ?, git_commit = ?, author = ?, image_ref = ?, image_digest = ?, runtime = ?, instance_id = ?, addr = ?,
 		previous_id = ?, error = ?, analysis = ?, hook_output = ?,
-		started_at = ?, finished_at = ?, live_at = ?
+		started_at = ?, finished_at = ?, live_at = ?, spec = ?
 		WHERE id = ?`,
 		r.Strategy, r.State,
 		r.Note, r.GitCommit, r.Author, r.ImageRef, r.ImageDigest, r.Runtime, r.InstanceID, r.Addr,
 		prevArg(r.PreviousID), r.Error, r.Analysis, r.HookOutput,
-		encTime(r.StartedAt), encTime(r.FinishedAt), encTime(r.LiveAt),
+		encTime(r.StartedAt), encTime(r.FinishedAt), encTime(r.LiveAt), r.Spec,
 		r.ID)
 	switch {
 	case isUnique(err):
@@ -268,22 +268,8 @@ func (s *Store) Promote(ctx context.Context, id int64, demoteTo State) (demoted 
 		if r.State == Live {
 			return nil
 		}
-		if !Valid(r.State, Live) {
-			return &TransitionError{ID: id, From: r.State, To: Live}
-		}
-		cur, err := scanRelease(tx.QueryRowContext(ctx, `SELECT `+releaseCols+` FROM releases
-			WHERE service = ? AND state = ?`, r.Service, Live))
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return fmt.Errorf("read live release of %s: %w", r.Service, err)
-		default:
-			from := cur.State
-			cur.State = demoteTo
-			if err := s.save(ctx, tx, from, cur); err != nil {
-				return err
-			}
-			demoted = cur.ID
+		if demoted, err = s.demoteLive(ctx, tx, r, demoteTo); err != nil {
+			return err
 		}
 		from := r.State
 		r.State = Live
@@ -293,6 +279,27 @@ func (s *Store) Promote(ctx context.Context, id int64, demoteTo State) (demoted 
 		return 0, fmt.Errorf("promote release %d: %w", id, err)
 	}
 	return demoted, nil
+}
+
+// demoteLive checks r may become Live and moves the service's current Live
+// release (if any) to demoteTo, inside tx. It returns the demoted id or 0.
+func (s *Store) demoteLive(ctx context.Context, tx *sql.Tx, r *Release, demoteTo State) (int64, error) {
+	if !Valid(r.State, Live) {
+		return 0, &TransitionError{ID: r.ID, From: r.State, To: Live}
+	}
+	cur, err := scanRelease(tx.QueryRowContext(ctx, `SELECT `+releaseCols+` FROM releases
+		WHERE service = ? AND state = ?`, r.Service, Live))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("read live release of %s: %w", r.Service, err)
+	}
+	cur.State = demoteTo
+	if err := s.save(ctx, tx, Live, cur); err != nil {
+		return 0, err
+	}
+	return cur.ID, nil
 }
 
 // SupersedeQueued marks every Queued release of service older than keepID

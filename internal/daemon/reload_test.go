@@ -1,0 +1,124 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotswap/hotswap/internal/api"
+	"github.com/hotswap/hotswap/internal/config"
+	"github.com/hotswap/hotswap/internal/loadgen"
+)
+
+// namedService is webService under another name and host.
+func namedService(name string) string {
+	return strings.NewReplacer("name: web", "name: "+name, "hosts: [web.test]", "hosts: ["+name+".test]").Replace(fmt.Sprintf(webService, sampleBin))
+}
+
+// TestReloadAddsRemovesAndGatesConfig: `hotswap reload` (POST /v1/reload)
+// under load on a service whose configuration does not change. Adding a
+// service routes it; removing one answers 404 for it and retires its
+// release; an invalid file changes nothing and names file:line:col and
+// key; a changed health check is rolled out as a release of kind config
+// and refused while the old instance keeps serving. The untouched
+// service's requests never fail and its streams are never cut.
+func TestReloadAddsRemovesAndGatesConfig(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end load test")
+	}
+	dir := t.TempDir()
+	write := func(services string) *config.Config {
+		path, _ := writeConfigFile(t, dir, services)
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatalf("config: %v", err)
+		}
+		return cfg
+	}
+	web := fmt.Sprintf(webService, sampleBin)
+	cfg := write(web + namedService("api"))
+	path := filepath.Join(dir, "hotswap.yaml")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	d, err := New(ctx, cfg, Options{Log: log, StopOnClose: true, ShutdownTimeout: 10 * time.Second, ConfigPath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer ccancel()
+		d.Close(cctx)
+	})
+	c := api.DialSocket(d.SocketPath(), "test")
+	mustDeploy(ctx, t, c, "web", "v1", "live")
+	apiRel := mustDeploy(ctx, t, c, "api", "v1", "live")
+
+	load := loadgen.Start(ctx, loadgen.Options{URL: "http://" + d.ProxyAddr(), Host: "web.test",
+		Workers: 8, SlowWorkers: 2, SlowMS: 1000, Streams: 2, MaxRequests: 2_000_000})
+	defer load.Stop()
+	waitForTraffic(t, d, "web")
+
+	// 1. Add shop, remove api; web is unchanged.
+	write(web + namedService("shop"))
+	res, err := c.Reload(ctx)
+	if err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if fmt.Sprint(res.Added, res.Removed, res.Unchanged, len(res.Updated)) != "[shop] [api] [web] 0" {
+		t.Fatalf("reload result %+v", res)
+	}
+	mustDeploy(ctx, t, c, "shop", "v2", "live")
+	if code, v, _ := get(t, d, "shop.test", "/"); code != 200 || v != "v2" {
+		t.Errorf("added service: %d from %q", code, v)
+	}
+	if code, _, _ := get(t, d, "api.test", "/"); code != 404 {
+		t.Errorf("removed service answers %d, want 404", code)
+	}
+	waitFor(ctx, t, "the removed service's release to retire", func() bool {
+		r, err := d.Store().GetRelease(ctx, apiRel.ID)
+		return err == nil && r.State == "retired"
+	})
+
+	// 2. An invalid file: nothing changes, the error names where.
+	writeConfigFile(t, dir, strings.Replace(web, "interval: 50ms", "interval: fast", 1))
+	_, err = c.Reload(ctx)
+	if !api.IsCode(err, api.CodeInvalid) || !strings.Contains(err.Error(), path+":") || !strings.Contains(err.Error(), "services[0].health.interval") {
+		t.Fatalf("invalid reload: %v, want code invalid naming %s:line:col and the key", err, path)
+	}
+	if code, v, _ := get(t, d, "shop.test", "/"); code != 200 || v != "v2" {
+		t.Errorf("after the refused reload shop answers %d from %q", code, v)
+	}
+
+	// 3. A health path the app fails: a config release, refused; v1 serves on.
+	write(strings.Replace(web, "path: /health", "path: /slow?ms=5000", 1) + namedService("shop"))
+	res, err = c.Reload(ctx)
+	if err != nil || len(res.Updated) != 1 || res.Updated[0].Service != "web" || res.Updated[0].ConfigRelease == 0 {
+		t.Fatalf("reload with a changed health path: %+v, %v", res, err)
+	}
+	got := settle(ctx, t, c, res.Updated[0].ConfigRelease, "failed")
+	if got.Kind != "config" || !strings.Contains(got.Error, "/slow?ms=5000") {
+		t.Errorf("config release %s: %q", got.Kind, got.Error)
+	}
+
+	st, err := c.Status(ctx, "web")
+	if err != nil || st[0].Live == nil || st[0].Live.Version != "v1" {
+		t.Fatalf("web after the reloads: %+v %v", st, err)
+	}
+	res2 := load.Stop()
+	t.Logf("load on the untouched service: %s", res2)
+	if res2.Failed != 0 {
+		t.Errorf("%d requests to the untouched service failed (streams cut count as failures):\n%s", res2.Failed, strings.Join(res2.Failures, "\n"))
+	}
+	if res2.StreamEvents == 0 {
+		t.Error("no stream ran")
+	}
+}

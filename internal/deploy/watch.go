@@ -1,0 +1,69 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hotswap/hotswap/internal/health"
+	"github.com/hotswap/hotswap/internal/release"
+)
+
+// healthState is what a slot's health watcher last concluded. Status reads
+// it; nothing but the watcher probes a running instance.
+type healthState struct {
+	healthy bool
+	reason  string    // the last failure, or what restored it
+	since   time.Time // when it last flipped
+	checked time.Time // the watcher's last verdict time (zero: none yet)
+}
+
+func (sl *slot) healthState() healthState {
+	sl.hmu.Lock()
+	defer sl.hmu.Unlock()
+	return sl.health
+}
+
+// watchHealthLocked starts probing sl's instance in the background with
+// the check it was started with, every Interval; HealthyThreshold
+// consecutive failures mark it unhealthy (a live one is then replaced by
+// its supervisor), as many passes healthy again. Called with s.mu held
+// when a slot becomes live or warm; a slot is watched once.
+func (e *Engine) watchHealthLocked(s *service, sl *slot) {
+	if sl.unwatch != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	sl.unwatch = cancel
+	var once sync.Once
+	e.goOwned(func() {
+		defer cancel()
+		go func() { // an instance that ended needs no watching
+			select {
+			case <-sl.inst.Done():
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		_ = health.Watch(ctx, sl.inst.Addr(), sl.spec.Health, func(healthy bool, reason string) {
+			sl.hmu.Lock()
+			sl.health = healthState{healthy: healthy, reason: reason, since: time.Now(), checked: time.Now()}
+			sl.hmu.Unlock()
+			level, what := release.LevelInfo, "healthy again"
+			if !healthy {
+				level, what = release.LevelError, "unhealthy"
+				once.Do(func() { close(sl.failing) })
+			}
+			e.event(sl.rel, "health", level, fmt.Sprintf("%s %s: %s", sl.version, what, reason), 0)
+			e.signalChange()
+		})
+	})
+}
+
+// unwatchLocked stops sl's health watcher. Called with service.mu held.
+func (sl *slot) unwatchLocked() {
+	if sl.unwatch != nil {
+		sl.unwatch()
+	}
+}
