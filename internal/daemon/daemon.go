@@ -21,6 +21,7 @@ import (
 	"github.com/hotswap/hotswap/internal/deploy"
 	"github.com/hotswap/hotswap/internal/proxy"
 	"github.com/hotswap/hotswap/internal/release"
+	"github.com/hotswap/hotswap/internal/statedir"
 	"github.com/hotswap/hotswap/internal/version"
 )
 
@@ -48,6 +49,11 @@ type Daemon struct {
 	// versions holds each service's compiled version rule, built once by
 	// buildServices and shared with the webhook endpoints.
 	versions map[string]*version.Validator
+	// owner is the state directory's owner ID (statedir.Owner), on every
+	// container this daemon creates.
+	owner string
+	// sweepers are the runtimes that can leave hook containers behind.
+	sweepers []hookSweeper
 
 	mu      sync.Mutex // guards servers, proxyLn, sockPath, tcpLn
 	servers []*http.Server
@@ -67,11 +73,20 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		opts.ShutdownTimeout = 30 * time.Second
 	}
 	d := &Daemon{cfg: cfg, opts: opts, log: opts.Log, versions: map[string]*version.Validator{}}
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("state dir: %w", err)
+	// The lock comes before anything reads or writes the state: a second
+	// daemon on this directory must change nothing, not even recover.
+	lock, err := statedir.Acquire(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	d.closer = append(d.closer, lock.Close)
+	if d.owner, err = statedir.Owner(cfg.StateDir); err != nil {
+		d.closeResources()
+		return nil, err
 	}
 	st, err := release.Open(ctx, filepath.Join(cfg.StateDir, "hotswap.db"))
 	if err != nil {
+		d.closeResources()
 		return nil, fmt.Errorf("open state: %w", err)
 	}
 	d.store = st
@@ -113,6 +128,7 @@ func (d *Daemon) Store() *release.Store { return d.store }
 // traffic is accepted — then binds the proxy, the control socket and the
 // optional TCP listener and serves them.
 func (d *Daemon) Start(ctx context.Context) error {
+	d.sweepHooks(ctx)
 	if err := d.engine.Recover(ctx); err != nil {
 		// Reported per service; the others serve. A daemon that refused to
 		// start because one app cannot would take every app down with it.

@@ -45,12 +45,15 @@ func (d *Daemon) buildServices(ctx context.Context) ([]deploy.ServiceSpec, error
 				}
 				d.closer = append(d.closer, dc.Close)
 			}
-			r, err = docker.New(ctx, dc, dockerConfig(sc), d.log)
+			r, err = docker.New(ctx, dc, dockerConfig(sc, d.owner), d.log)
 		default:
 			err = fmt.Errorf("unknown runtime %q", sc.Runtime)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("service %s: runtime: %w", sc.Name, err)
+		}
+		if h, ok := r.(hookSweeper); ok {
+			d.sweepers = append(d.sweepers, h)
 		}
 		if c, ok := r.(interface{ Close() error }); ok {
 			d.closer = append(d.closer, c.Close)
@@ -104,10 +107,10 @@ func argvs(in []config.Argv) [][]string {
 	return out
 }
 
-func dockerConfig(sc *config.Service) docker.Config {
+func dockerConfig(sc *config.Service, owner string) docker.Config {
 	dk := sc.Docker
 	c := docker.Config{
-		Service: sc.Name, Image: dk.Image, Port: dk.Port, Env: sc.Env, EnvFiles: dk.EnvFiles, Volumes: dk.Volumes,
+		Service: sc.Name, Owner: owner, Image: dk.Image, Port: dk.Port, Env: sc.Env, EnvFiles: dk.EnvFiles, Volumes: dk.Volumes,
 		Command: dk.Command, Entrypoint: dk.Entrypoint, User: dk.User, Memory: int64(dk.Memory), CPUs: dk.CPUs,
 		StopSignal: dk.StopSignal, StopGrace: sc.StopGrace, Labels: dk.Labels, Network: dk.Network,
 		Reach: docker.Reach(dk.Reach),

@@ -47,6 +47,10 @@ type Config struct {
 	// Service names the service; it is part of container names and labels.
 	// Required.
 	Service string
+	// Owner is the owner ID of the daemon's state directory
+	// (statedir.Owner), set on every container as LabelOwner. The runtime
+	// lists, adopts and removes only containers carrying it. Required.
+	Owner string
 	// Image is the repository without tag or digest, e.g. "ghcr.io/acme/web".
 	// The version is appended as ":<tag>" or "@<digest>". Required.
 	Image string
@@ -115,6 +119,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if sanitize(c.Service) != c.Service {
 		return c, fmt.Errorf("docker runtime %s: service name may contain only letters, digits, '.', '_' and '-'", c.Service)
+	}
+	if c.Owner == "" {
+		return c, fmt.Errorf("docker runtime %s: owner is required (the state directory's owner ID)", c.Service)
 	}
 	if c.Image == "" {
 		return c, fmt.Errorf("docker runtime %s: image is required", c.Service)
