@@ -34,6 +34,10 @@ type Options struct {
 	// ShutdownTimeout bounds how long Close waits for in-flight proxied
 	// requests (default 30s).
 	ShutdownTimeout time.Duration
+	// RemoveUnknown lets a daemon start on a new database although
+	// instances of its state directory still run; recovery then removes
+	// them. Without it such a start is refused (ErrStateNeedsOperator).
+	RemoveUnknown bool
 }
 
 // Daemon is one running hotswap.
@@ -84,10 +88,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		d.closeResources()
 		return nil, err
 	}
-	st, err := release.Open(ctx, filepath.Join(cfg.StateDir, "hotswap.db"))
+	st, fresh, err := d.openStore(ctx)
 	if err != nil {
 		d.closeResources()
-		return nil, fmt.Errorf("open state: %w", err)
+		return nil, err
 	}
 	d.store = st
 	d.closer = append(d.closer, st.Close)
@@ -98,6 +102,21 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	if err != nil {
 		d.closeResources()
 		return nil, err
+	}
+	if fresh && !opts.RemoveUnknown {
+		runtimes := map[string]lister{}
+		for _, sp := range specs {
+			runtimes[sp.Name] = sp.Runtime
+		}
+		if err := d.checkUnknown(ctx, runtimes); err != nil {
+			d.closeResources()
+			// The database was created by this start: leave the directory
+			// as it was, so the next start refuses the same way.
+			for _, ext := range []string{"", "-wal", "-shm"} {
+				_ = os.Remove(DBPath(cfg.StateDir) + ext)
+			}
+			return nil, err
+		}
 	}
 	notifier, err := d.buildNotifier()
 	if err != nil {

@@ -201,6 +201,9 @@ func (i *instance) Remove(ctx context.Context) error {
 	if err := os.Remove(i.ident.Log); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove %s: delete output: %w", i, err)
 	}
+	if err := removeRecord(i.ident.Log); err != nil {
+		return fmt.Errorf("remove %s: delete record: %w", i, err)
+	}
 	return nil
 }
 

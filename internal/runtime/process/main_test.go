@@ -197,6 +197,7 @@ func TestConformance(t *testing.T) {
 		HookFailCode:   2,
 		HookFailOutput: "flag provided but not defined",
 		HookSlow:       []string{"./app", "--no-listen"},
+		Lists:          true,
 		Timeout:        10 * time.Second,
 	})
 }

@@ -6,7 +6,8 @@
 // daemon restart), with its output going straight to a file under LogDir.
 // Everything needed to find it again after a daemon restart — pid, process
 // start time, boot ID, address, version, log file — is encoded in its ID,
-// so this package keeps no state of its own on disk.
+// and a small record file beside the output (see List) lets the instances
+// be found even without the engine's database.
 package process
 
 import (
@@ -165,6 +166,12 @@ func (r *Runtime) Start(ctx context.Context, spec hsruntime.Spec) (hsruntime.Ins
 		Addr:    net.JoinHostPort(r.cfg.Host, strconv.Itoa(port)),
 		Log:     logf.Name(),
 	}, true)
+	if err := writeRecord(logf.Name(), inst.id); err != nil {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		os.Remove(logf.Name())
+		return nil, fmt.Errorf("start %s: instance record: %w", spec.Version, err)
+	}
 	r.mu.Lock()
 	r.children[inst.id] = inst
 	r.mu.Unlock()
@@ -216,10 +223,6 @@ func (r *Runtime) Adopt(ctx context.Context, id string) (hsruntime.Instance, err
 	r.log.Info("instance adopted", "version", ident.Version, "pid", ident.Pid, "addr", ident.Addr)
 	return inst, nil
 }
-
-// List returns nil: a process carries no label hotswap could search for, so
-// only the engine's records (the IDs it stored) know the instances.
-func (r *Runtime) List(ctx context.Context) ([]string, error) { return nil, nil }
 
 // RunHook runs argv (placeholders substituted, {port} is 0) in Dir with the
 // service's environment, in a process group of its own, streaming stdout
