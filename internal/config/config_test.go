@@ -47,7 +47,7 @@ func TestFull(t *testing.T) {
 		Proxy: Proxy{Listen: ":8080", HealthPath: "/_hotswap/up", ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout: 2 * time.Minute, ResponseHeaderTimeout: 30 * time.Second},
 		Control: Control{
-			Socket: "/run/hotswap.sock",
+			Socket: "/run/hotswap.sock", AuditMaxAge: 90 * 24 * time.Hour, AuditMaxRows: 100_000,
 			Listen: "127.0.0.1:9090",
 			Tokens: []Token{
 				{Name: "ci", Token: Secret{"ci-token-0123456789abcdef", "env HOTSWAP_TOKEN_CI"}},

@@ -95,6 +95,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	}
 	d.store = st
 	d.closer = append(d.closer, st.Close)
+	if err := st.SetAuditRetention(ctx, release.AuditRetention{MaxAge: cfg.Control.AuditMaxAge, MaxRows: cfg.Control.AuditMaxRows}); err != nil {
+		d.closeResources()
+		return nil, err
+	}
 	d.proxy = proxy.New(proxy.Options{HealthPath: cfg.Proxy.HealthPath, Logger: d.log,
 		ResponseHeaderTimeout: cfg.Proxy.ResponseHeaderTimeout})
 
@@ -257,6 +261,9 @@ func (d *Daemon) Close(ctx context.Context) error {
 	}
 	wg.Wait()
 	d.wg.Wait()
+	if d.api != nil {
+		d.api.Rejects().Flush(ctx)
+	}
 	if d.engine != nil {
 		if err := d.engine.Close(ctx); err != nil {
 			errs = append(errs, err)

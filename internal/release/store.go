@@ -60,6 +60,8 @@ type Store struct {
 	now func() time.Time
 	// backups is nil until EnableBackups; set once before use.
 	backups *backups
+	// retention bounds the audit log; set by SetAuditRetention before use.
+	retention AuditRetention
 }
 
 // Open opens (creating if needed) the store at path: the directory with
