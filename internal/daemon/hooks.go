@@ -67,7 +67,7 @@ func (d *Daemon) webhookHandler() (http.Handler, error) {
 		return nil, nil
 	}
 	opts := webhook.Options{Services: svcs, Enqueuer: hookEnqueuer{d.engine}, Auditor: hookAuditor{d.store, d}, Logger: d.log,
-		MaxBody: int64(d.cfg.Webhooks.MaxBody)}
+		MaxBody: int64(d.cfg.Webhooks.MaxBody), Replay: d.store}
 	if g := d.cfg.Webhooks.Generic; g != nil && g.Window > 0 {
 		opts.Window = g.Window
 	}

@@ -83,6 +83,16 @@ CREATE INDEX audit_by_service ON audit (service, id);
 CREATE TRIGGER audit_append_only BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
 `,
+	// 2: the generic webhook's replay window, so it survives a restart.
+	`
+CREATE TABLE webhook_replay (
+	-- a hash of the request's canonical signature, never the signature
+	key         TEXT    PRIMARY KEY,
+	delivery_id TEXT    NOT NULL,
+	expires     INTEGER NOT NULL -- UTC unix nanoseconds
+) STRICT, WITHOUT ROWID;
+CREATE INDEX webhook_replay_by_expiry ON webhook_replay (expires);
+`,
 }
 
 // migrate brings the database to user_version len(migrations). A database
