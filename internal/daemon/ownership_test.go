@@ -14,6 +14,9 @@ import (
 
 	"github.com/hotswap/hotswap/internal/api"
 	"github.com/hotswap/hotswap/internal/loadgen"
+	"github.com/hotswap/hotswap/internal/release"
+	"github.com/hotswap/hotswap/internal/runtime/docker"
+	"github.com/hotswap/hotswap/internal/runtime/docker/dockertest"
 )
 
 // TestTwoDaemonsOneDockerHost: staging and production on one host, each
@@ -127,5 +130,60 @@ func TestSecondServeRefusedDuringDeploy(t *testing.T) {
 	settle(ctx, t, c, acc.Release.ID, "live")
 	if code, v, _ := get(t, d, "web.test", "/"); code != 200 || v != "v2" {
 		t.Errorf("after promote: %d from %q, want 200 from v2", code, v)
+	}
+}
+
+// TestKilledHookLeavesNoContainer: the daemon is killed (SIGKILL) while a
+// pre-traffic hook runs in its one-off container; the next start removes
+// that container and records the deploy as interrupted.
+func TestKilledHookLeavesNoContainer(t *testing.T) {
+	f := newDockerFixture(t, "v1")
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "hotswap.yaml")
+	hooks := "    hooks:\n      pre_traffic: [[hook, --sleep, 5m]]\n      timeout: 10m\n"
+	yaml := fmt.Sprintf("state_dir: %q\nproxy: {listen: 127.0.0.1:0}\ncontrol: {socket: %q}\nservices:\n%s",
+		dir, filepath.Join(dir, "hs.sock"), f.services("2m", hooks))
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	serve := exec.Command(hotswapBin, "serve", "-c", cfgPath, "--log-level", "warn")
+	serve.Stderr = os.Stderr
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := api.DialSocket(filepath.Join(dir, "hs.sock"), "test")
+	waitSocket(ctx, t, c)
+	acc, err := c.Deploy(ctx, f.service, api.DeployRequest{Version: "v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hookContainers := func() []string {
+		ids, err := dockertest.Containers(ctx, f.cli, docker.LabelHook, f.service)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	waitFor(ctx, t, "the hook container", func() bool { return len(hookContainers()) == 1 })
+	if err := serve.Process.Kill(); err != nil { // ours: started above
+		t.Fatal(err)
+	}
+	_ = serve.Wait()
+	if n := len(hookContainers()); n != 1 {
+		t.Fatalf("%d hook containers right after the kill, want the orphan", n)
+	}
+
+	d := startDaemon(t, servicesConfig(t, dir, f.services("2m", hooks), ""), true)
+	if ids := hookContainers(); len(ids) != 0 {
+		t.Errorf("hook containers left after the restart: %v", ids)
+	}
+	rel, err := d.Store().GetRelease(ctx, acc.Release.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel.State != release.Failed || !strings.Contains(rel.Error, "interrupted") {
+		t.Errorf("the killed deploy is %s (%q), want failed: interrupted", rel.State, rel.Error)
 	}
 }
