@@ -203,6 +203,19 @@ type Docker struct {
 	// RegistryAuth (docker.registry_auth) logs in to the image's registry
 	// for pulls. Default: anonymous pulls.
 	RegistryAuth *RegistryAuth `yaml:"registry_auth"`
+
+	// Pull (docker.pull) is when a deploy pulls the version's image:
+	// always (a pushed tag is fetched again), missing (only when not
+	// present locally: tags treated as immutable) or never (local images
+	// only). Default: always for the tags in mutable_tags, missing for
+	// every other version. Each deploy records the digest the tag resolved
+	// to, and says so when it equals the live release's.
+	Pull string `yaml:"pull"`
+
+	// MutableTags (docker.mutable_tags) are the tags a registry push may
+	// move, pulled on every deploy unless pull says otherwise. Default
+	// [latest].
+	MutableTags []string `yaml:"mutable_tags"`
 }
 
 // RegistryAuth is a registry login.

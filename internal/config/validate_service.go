@@ -192,6 +192,11 @@ func (d *Docker) validate(p *problems, path string) {
 	if d.KeepImages < 0 {
 		p.add(path+".keep_images", "must not be negative (0 keeps all)")
 	}
+	switch d.Pull {
+	case "", "always", "missing", "never":
+	default:
+		p.add(path+".pull", "%q is not one of always, missing, never", d.Pull)
+	}
 	if a := d.RegistryAuth; a != nil {
 		if a.Username == "" {
 			p.add(path+".registry_auth.username", "required")

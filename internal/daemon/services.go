@@ -113,7 +113,7 @@ func dockerConfig(sc *config.Service, owner string) docker.Config {
 		Service: sc.Name, Owner: owner, Image: dk.Image, Port: dk.Port, Env: sc.Env, EnvFiles: dk.EnvFiles, Volumes: dk.Volumes,
 		Command: dk.Command, Entrypoint: dk.Entrypoint, User: dk.User, Memory: int64(dk.Memory), CPUs: dk.CPUs,
 		StopSignal: dk.StopSignal, StopGrace: sc.StopGrace, Labels: dk.Labels, Network: dk.Network,
-		Reach: docker.Reach(dk.Reach),
+		Reach: docker.Reach(dk.Reach), PullPolicy: docker.PullPolicy(dk.Pull), MutableTags: dk.MutableTags,
 	}
 	if dk.RegistryAuth != nil {
 		c.RegistryAuth = &docker.Auth{Username: dk.RegistryAuth.Username, Password: dk.RegistryAuth.Password.Value()}

@@ -89,7 +89,8 @@ func (r *Runtime) labels(version string, release int64, spec string) map[string]
 }
 
 // specHash fingerprints everything that shapes a container of version
-// except its release ID, so Start reuses a stopped container only when it
+// (ref includes the image ID the reference resolved to) except its
+// release ID, so Start reuses a stopped container only when it
 // would create an identical one (same env, limits, mounts, command…).
 func (r *Runtime) specHash(ref string, env []string) string {
 	c := r.cfg

@@ -87,7 +87,17 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.Spec) (runtime.Instanc
 	if err := r.ensureNetwork(ctx); err != nil {
 		return nil, fmt.Errorf("start %s: %w", spec.Version, err)
 	}
-	hash := r.specHash(ref, forHash)
+	// The image the tag points at now is part of the settings: after a
+	// push moved the tag, a stopped container of the old image is not
+	// reused (it would bring the old code back).
+	img, err := r.cli.ImageInspect(ctx, ref)
+	if cerrdefs.IsNotFound(err) {
+		return nil, fmt.Errorf("start %s: image %s: %w (run Prepare first)", spec.Version, ref, runtime.ErrArtifactMissing)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start %s: inspect image %s: %w", spec.Version, ref, err)
+	}
+	hash := r.specHash(ref+"|"+img.ID, forHash)
 	if inst, err := r.restart(ctx, spec.Version, hash); inst != nil || err != nil {
 		return inst, err
 	}

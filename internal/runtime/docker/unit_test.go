@@ -30,7 +30,8 @@ func TestConfigDefaults(t *testing.T) {
 		{"defaults on the host", Config{Owner: "hs-test", Service: "web", Image: "ghcr.io/acme/web"}, filepath.Join(dir, "absent"),
 			func(c Config) bool {
 				return c.Port == 3000 && c.StopSignal == "SIGTERM" && c.StopGrace == 10*time.Second &&
-					c.Network == "hotswap" && c.Reach == ReachHost && c.PullPolicy == PullMissing
+					c.Network == "hotswap" && c.Reach == ReachHost && c.PullPolicy == PullAuto &&
+					c.pullPolicy("latest") == PullAlways && c.pullPolicy("v1") == PullMissing
 			}, ""},
 		{"auto inside a container", Config{Owner: "hs-test", Service: "web", Image: "web"}, inContainer,
 			func(c Config) bool { return c.Reach == ReachNetwork }, ""},
