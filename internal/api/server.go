@@ -83,15 +83,13 @@ type caller struct {
 }
 
 // LocalHandler serves the unix socket: callers are trusted (the socket is
-// 0600); the CLI names its user in X-Hotswap-Actor.
+// 0600, or 0660 for control.socket_group); the actor is the connecting
+// user from the socket's peer credentials (see localActor; serve the
+// socket with PeerConnContext as ConnContext).
 func (s *Server) LocalHandler() http.Handler {
 	mux := s.routes()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		actor := r.Header.Get("X-Hotswap-Actor")
-		if actor == "" || len(actor) > 64 {
-			actor = "local"
-		}
-		c := caller{source: release.SourceCLI, actor: actor, remote: "unix"}
+		c := caller{source: release.SourceCLI, actor: localActor(r), remote: "unix"}
 		mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey, c)))
 	})
 }

@@ -157,8 +157,14 @@ func (g *globals) stateDir(flag string) (string, error) {
 	return loc.StateDir, nil
 }
 
-// localActor names the person at the keyboard for the history.
+// localActor names the person at the keyboard for the history: under
+// sudo the user who ran it (the daemon trusts this claim only from root
+// or its own user; anyone else is recorded by the socket's peer
+// credentials).
 func localActor() string {
+	if su := os.Getenv("SUDO_USER"); su != "" && os.Geteuid() == 0 {
+		return su
+	}
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		return u.Username
 	}

@@ -166,11 +166,11 @@ func (d *Daemon) Start(ctx context.Context) error {
 	d.proxyLn = pln
 	d.mu.Unlock()
 
-	sln, err := listenSocket(d.cfg.Control.Socket)
+	sln, err := listenSocket(d.cfg.Control.Socket, d.cfg.Control.SocketGroup)
 	if err != nil {
 		return err
 	}
-	d.serve(sln, d.api.LocalHandler(), 10*time.Second, 0)
+	d.serve(sln, d.api.LocalHandler(), 10*time.Second, 0, func(s *http.Server) { s.ConnContext = api.PeerConnContext })
 	d.mu.Lock()
 	d.sock = d.cfg.Control.Socket
 	d.mu.Unlock()
@@ -225,9 +225,12 @@ func addrOf(mu *sync.Mutex, ln *net.Listener) string {
 	return (*ln).Addr().String()
 }
 
-func (d *Daemon) serve(ln net.Listener, h http.Handler, readHeader, idle time.Duration) {
+func (d *Daemon) serve(ln net.Listener, h http.Handler, readHeader, idle time.Duration, opts ...func(*http.Server)) {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: readHeader, IdleTimeout: idle,
 		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug)}
+	for _, o := range opts {
+		o(srv)
+	}
 	d.mu.Lock()
 	d.servers = append(d.servers, srv)
 	d.mu.Unlock()
@@ -287,9 +290,10 @@ func (d *Daemon) closeResources() error {
 	return errors.Join(errs...)
 }
 
-// listenSocket binds the control socket with mode 0600, replacing a stale
-// socket file left by a crash but never one a live daemon still answers on.
-func listenSocket(path string) (net.Listener, error) {
+// listenSocket binds the control socket with mode 0600 (0660 and group
+// group when set, see socketGroup), replacing a stale socket file left by
+// a crash but never one a live daemon still answers on.
+func listenSocket(path, group string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("socket dir: %w", err)
 	}
@@ -311,6 +315,12 @@ func listenSocket(path string) (net.Listener, error) {
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if group != "" {
+		if err := socketGroup(path, group); err != nil {
+			ln.Close()
+			return nil, err
+		}
 	}
 	return ln, nil
 }
