@@ -67,7 +67,9 @@ func newRoot(g *globals) *cobra.Command {
 		Short:         "Zero-downtime deploys and instant rollbacks behind one stable port",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionString(),
 	}
+	root.SetVersionTemplate("hotswap {{.Version}}\n")
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.configPath, "config", "c", envOr("HOTSWAP_CONFIG", ""), "config file (default ./hotswap.yaml if present; env HOTSWAP_CONFIG)")
 	pf.StringVar(&g.socket, "socket", envOr("HOTSWAP_SOCKET", ""), "control socket (default from the config's control.socket or <state_dir>/hotswap.sock)")
