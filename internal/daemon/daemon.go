@@ -247,6 +247,7 @@ func (d *Daemon) serve(ln net.Listener, h http.Handler, readHeader, idle time.Du
 // stops the engine and closes the store. App instances keep running unless
 // StopOnClose, so a restarted daemon re-adopts them.
 func (d *Daemon) Close(ctx context.Context) error {
+	d.announceStop(ctx)
 	d.mu.Lock()
 	servers := d.servers
 	d.servers = nil
@@ -270,6 +271,14 @@ func (d *Daemon) Close(ctx context.Context) error {
 	if d.engine != nil {
 		if err := d.engine.Close(ctx); err != nil {
 			errs = append(errs, err)
+			if ctx.Err() != nil {
+				// A deploy goroutine is still running: closing the store
+				// under it would fail its last writes ("database is
+				// closed"). Leave the store to the process's exit; the
+				// next start records the deploy as interrupted.
+				d.log.Error("stop timeout reached with a deploy still running; exiting without waiting for it", "err", err)
+				return errors.Join(errs...)
+			}
 		}
 	}
 	if d.sock != "" {
