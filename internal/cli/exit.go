@@ -28,6 +28,10 @@ const (
 	// missing while its apps still run. The message names what to do.
 	ExitState    = 8
 	ExitInternal = 10 // anything else: a bug or an unexpected failure; the message says what
+	// ExitInterrupted: Ctrl-C (or SIGTERM) while deploy/rollback followed a
+	// release; the release goes on in the daemon (the message says how to
+	// follow or abort it). 130 is the shell's code for SIGINT.
+	ExitInterrupted = 130
 )
 
 // exitError carries an exit code through cobra to main.

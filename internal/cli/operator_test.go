@@ -129,3 +129,54 @@ func copyExecutable(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestCtrlCOnDeploy: Ctrl-C while `hotswap deploy` follows a release stops
+// only the command: it says the deploy continues and how to follow or abort
+// it, exits 130, and the release is still in progress in the daemon.
+func TestCtrlCOnDeploy(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir)
+	startServe(t, cfg)
+	if code, out := run(t, "-c", cfg, "deploy", "web", "v1"); code != ExitOK {
+		t.Fatalf("deploy v1: %d\n%s", code, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, hotswapBin, "-c", cfg, "deploy", "web", "v2", "--hold")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var seen bytes.Buffer
+	buf := make([]byte, 4096)
+	for !strings.Contains(seen.String(), "holding") {
+		n, err := stdout.Read(buf)
+		seen.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("deploy output ended before the hold: %v\n%s", err, seen.String())
+		}
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil { // ours: started above
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(&seen, stdout)
+	err = cmd.Wait()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != ExitInterrupted {
+		t.Errorf("deploy after Ctrl-C: %v, want exit %d", err, ExitInterrupted)
+	}
+	msg := stderr.String()
+	for _, want := range []string{"continues in the daemon", "hotswap wait 2", "hotswap abort web"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("Ctrl-C message %q lacks %q", msg, want)
+		}
+	}
+	if code, out := run(t, "-c", cfg, "status"); code != ExitOK || !strings.Contains(out, "v2") {
+		t.Errorf("after Ctrl-C the deploy is not in progress any more: %d\n%s", code, out)
+	}
+}
