@@ -14,7 +14,7 @@ func TestRollbackPickerDefault(t *testing.T) {
 	tests := []struct {
 		name string
 		rels []api.Release // newest first
-		want string         // "" = no default
+		want string        // "" = no default
 	}{
 		{"newest is rolled back", []api.Release{rel("v3", "live"), rel("v4", "rolled_back"), rel("v2", "retired"), rel("v1", "retired")}, "v2"},
 		{"warm wins", []api.Release{rel("v5", "live"), rel("v4", "retired"), rel("v3", "warm")}, "v3"},

@@ -136,6 +136,16 @@ type Process struct {
 	// Dir (process.dir) is the working directory of instances and hooks.
 	// Default: the directory holding the config file.
 	Dir string `yaml:"dir"`
+
+	// LogMaxSize (process.log_max_size) is the size past which an
+	// instance's output file (<state_dir>/logs/<service>/) is rotated:
+	// copied to <file>.1 and truncated; checked every 5s. Size; default
+	// 50MiB.
+	LogMaxSize ByteSize `yaml:"log_max_size"`
+
+	// LogKeep (process.log_keep) is how many rotated copies are kept.
+	// Default 3.
+	LogKeep int `yaml:"log_keep"`
 }
 
 // Docker configures the Docker runtime.

@@ -133,6 +133,12 @@ func (s *Service) validate(p *problems, path string) {
 }
 
 func (s *Service) validateProcess(p *problems, path string) {
+	if s.Process.LogMaxSize < 0 || (s.Process.LogMaxSize > 0 && s.Process.LogMaxSize < 64<<10) {
+		p.add(path+".log_max_size", "%d bytes: at least 64KiB", s.Process.LogMaxSize)
+	}
+	if s.Process.LogKeep < 0 {
+		p.add(path+".log_keep", "must not be negative")
+	}
 	checkArgv(p, path+".command", s.Process.Command, true)
 	if len(s.Process.Command) == 0 {
 		return

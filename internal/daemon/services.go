@@ -36,6 +36,7 @@ func (d *Daemon) buildServices(ctx context.Context) ([]deploy.ServiceSpec, error
 			r, err = process.New(process.Config{
 				Service: sc.Name, Command: sc.Process.Command, Dir: sc.Process.Dir, Env: sc.Env,
 				StopGrace: sc.StopGrace, LogDir: filepath.Join(d.cfg.StateDir, "logs", sc.Name),
+				LogMaxSize: int64(sc.Process.LogMaxSize), LogKeep: sc.Process.LogKeep,
 			}, d.log)
 		case config.RuntimeDocker:
 			if dc == nil {

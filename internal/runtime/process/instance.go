@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -203,6 +204,9 @@ func (i *instance) Remove(ctx context.Context) error {
 	}
 	if err := removeRecord(i.ident.Log); err != nil {
 		return fmt.Errorf("remove %s: delete record: %w", i, err)
+	}
+	for n := 1; n <= i.rt.cfg.LogKeep; n++ { // rotated copies
+		_ = os.Remove(i.ident.Log + "." + strconv.Itoa(n))
 	}
 	return nil
 }

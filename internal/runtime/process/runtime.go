@@ -71,12 +71,17 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Runtime{
+	r := &Runtime{
 		cfg:      cfg,
 		log:      log.With("runtime", "process", "service", cfg.Service),
 		closing:  make(chan struct{}),
 		children: make(map[string]*instance),
-	}, nil
+	}
+	if cfg.LogMaxSize > 0 {
+		r.wg.Add(1)
+		go r.rotateLoop()
+	}
+	return r, nil
 }
 
 // Close stops watching adopted processes and waits for those watchers. It
@@ -128,6 +133,15 @@ func (r *Runtime) Start(ctx context.Context, spec hsruntime.Spec) (hsruntime.Ins
 	if err != nil {
 		return nil, fmt.Errorf("start %s: output file: %w", spec.Version, err)
 	}
+	// The app gets the file in append mode, so that rotation can truncate
+	// it under the app without leaving a hole (see rotateIfLarge).
+	appendf, err := os.OpenFile(logf.Name(), os.O_WRONLY|os.O_APPEND, 0)
+	logf.Close()
+	if err != nil {
+		os.Remove(logf.Name())
+		return nil, fmt.Errorf("start %s: output file: %w", spec.Version, err)
+	}
+	logf = appendf
 	cmd := &exec.Cmd{
 		Path:   path,
 		Args:   argv,
