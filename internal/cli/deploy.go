@@ -3,9 +3,6 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -78,7 +75,7 @@ func report(cmd *cobra.Command, c *api.Client, acc api.Accepted, detach, jsonOut
 		fmt.Fprintf(w, "%s %s %s (release #%d)\n", acc.Release.Kind, acc.Release.Service, acc.Release.Version, acc.Release.ID)
 	}
 	// Ctrl-C stops following, not the deploy: say so, and how to go on.
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := withInterrupt(cmd.Context())
 	defer stop()
 	rel, err := follow(ctx, c, w, acc.Release.ID, jsonOut)
 	if ctx.Err() != nil && cmd.Context().Err() == nil {
