@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,13 +25,7 @@ func TestDaemonRestartKeepsPort(t *testing.T) {
 		t.Skip("runs two daemon processes under load")
 	}
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "hotswap.yaml")
-	sock := filepath.Join(dir, "hs.sock")
-	yaml := fmt.Sprintf("state_dir: %q\nproxy: {listen: 127.0.0.1:0}\ncontrol: {socket: %q}\nservices:\n%s",
-		dir, sock, fmt.Sprintf(webService, sampleBin))
-	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath, sock := writeServeConfig(t, dir, fmt.Sprintf(webService, sampleBin))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -93,12 +93,7 @@ func TestTwoDaemonsOneDockerHost(t *testing.T) {
 // nothing: the deploy's instance keeps running and is promoted to live.
 func TestSecondServeRefusedDuringDeploy(t *testing.T) {
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "hotswap.yaml")
-	yaml := fmt.Sprintf("state_dir: %q\nproxy: {listen: 127.0.0.1:0}\ncontrol: {socket: %q}\nservices:\n%s",
-		dir, filepath.Join(dir, "hs.sock"), fmt.Sprintf(webService, sampleBin))
-	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath, _ := writeServeConfig(t, dir, fmt.Sprintf(webService, sampleBin))
 	d, c := daemonClient(t, servicesConfig(t, dir, fmt.Sprintf(webService, sampleBin), ""))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -139,13 +134,8 @@ func TestSecondServeRefusedDuringDeploy(t *testing.T) {
 func TestKilledHookLeavesNoContainer(t *testing.T) {
 	f := newDockerFixture(t, "v1")
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "hotswap.yaml")
 	hooks := "    hooks:\n      pre_traffic: [[hook, --sleep, 5m]]\n      timeout: 10m\n"
-	yaml := fmt.Sprintf("state_dir: %q\nproxy: {listen: 127.0.0.1:0}\ncontrol: {socket: %q}\nservices:\n%s",
-		dir, filepath.Join(dir, "hs.sock"), f.services("2m", hooks))
-	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath, sock := writeServeConfig(t, dir, f.services("2m", hooks))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	serve := exec.Command(hotswapBin, "serve", "-c", cfgPath, "--log-level", "warn")
@@ -153,7 +143,7 @@ func TestKilledHookLeavesNoContainer(t *testing.T) {
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := api.DialSocket(filepath.Join(dir, "hs.sock"), "test")
+	c := api.DialSocket(sock, "test")
 	waitSocket(ctx, t, c)
 	acc, err := c.Deploy(ctx, f.service, api.DeployRequest{Version: "v1"})
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -22,13 +21,7 @@ import (
 // it waited for, and the release is recorded as ended (not left deploying).
 func TestSigtermDuringDeploy(t *testing.T) {
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "hotswap.yaml")
-	sock := filepath.Join(dir, "hs.sock")
-	yaml := fmt.Sprintf("state_dir: %q\nproxy: {listen: 127.0.0.1:0}\ncontrol: {socket: %q}\nservices:\n%s",
-		dir, sock, fmt.Sprintf(webService, sampleBin))
-	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath, sock := writeServeConfig(t, dir, fmt.Sprintf(webService, sampleBin))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var stderr bytes.Buffer
