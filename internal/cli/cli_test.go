@@ -157,8 +157,17 @@ func TestCLIExitCodesAndOutput(t *testing.T) {
 	if code, out := run(t, "-c", cfg, "logs", "web", "v1", "-n", "2"); code != ExitOK || strings.Count(out, "\n") != 2 {
 		t.Errorf("two lines of v1: %d\n%s", code, out)
 	}
-	if code, out := run(t, "-c", cfg, "logs", "web", "v2"); code != ExitNotFound || !strings.Contains(out, "is gone") {
-		t.Errorf("logs of the rolled-back, stopped v2: %d\n%s", code, out)
+	// The rolled-back v2 is drained and stopped after the rollback returns:
+	// poll until it is gone (under load that takes a moment).
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		code, out := run(t, "-c", cfg, "logs", "web", "v2")
+		if code == ExitNotFound && strings.Contains(out, "is gone") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("logs of the rolled-back, stopped v2: %d\n%s", code, out)
+			break
+		}
 	}
 	if code, out := run(t, "-c", cfg, "logs", "web", "v99"); code != ExitNotFound {
 		t.Errorf("logs of a version never deployed: %d\n%s", code, out)
