@@ -240,9 +240,14 @@ func Restore(ctx context.Context, backup, path string) (kept string, err error) 
 		}
 	}
 	for _, ext := range []string{"-wal", "-shm"} {
-		if _, err := os.Stat(path + ext); err == nil {
-			if err := os.Rename(path+ext, kept+ext); kept == "" || err != nil {
-				_ = os.Remove(path + ext) // a WAL without its database is useless
+		if _, err := os.Stat(path + ext); err != nil {
+			continue
+		}
+		// Kept beside the database it belongs to; without one it is useless
+		// and would be replayed into the restored file.
+		if kept == "" || os.Rename(path+ext, kept+ext) != nil {
+			if err := os.Remove(path + ext); err != nil {
+				return kept, fmt.Errorf("remove %s: %w", path+ext, err)
 			}
 		}
 	}
