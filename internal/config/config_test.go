@@ -47,7 +47,7 @@ func TestFull(t *testing.T) {
 		Proxy: Proxy{Listen: ":8080", HealthPath: "/_hotswap/up", ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout: 2 * time.Minute, ResponseHeaderTimeout: 30 * time.Second},
 		Control: Control{
-			Socket: "/run/hotswap.sock", AuditMaxAge: 90 * 24 * time.Hour, AuditMaxRows: 100_000,
+			Socket: "/run/hotswap.sock", SocketGroup: "hotswap", AuditMaxAge: 720 * time.Hour, AuditMaxRows: 50_000,
 			Listen: "127.0.0.1:9090",
 			Tokens: []Token{
 				{Name: "ci", Token: Secret{"ci-token-0123456789abcdef", "env HOTSWAP_TOKEN_CI"}},
@@ -62,7 +62,7 @@ func TestFull(t *testing.T) {
 				Env:            map[string]string{"PORT": "{port}", "APP_VERSION": "{version}", "WORKERS": "4"},
 				Process: &Process{
 					Command: Argv{"./bin/web", "--port", "{port}", "--service", "{service}"},
-					Dir:     filepath.Join(dir, "app"),
+					Dir:     filepath.Join(dir, "app"), LogMaxSize: 10 << 20, LogKeep: 5,
 				},
 				Health:       health,
 				DrainTimeout: 20 * time.Second, StopGrace: 5 * time.Second, WarmFor: 15 * time.Minute,
@@ -90,7 +90,7 @@ func TestFull(t *testing.T) {
 					Entrypoint: Argv{"/app/entrypoint"},
 					User:       "1000:1000", Memory: 512 << 20, CPUs: 1.5, StopSignal: "SIGINT",
 					Labels:  map[string]string{"com.example.team": "payments"},
-					Network: "acme", Reach: ReachNetwork, KeepImages: 3,
+					Network: "acme", Reach: ReachNetwork, KeepImages: 3, Pull: "always", MutableTags: []string{"latest", "stable"},
 					RegistryAuth: &RegistryAuth{Username: "acme-bot", Password: Secret{"registry-password", "env REG_PASS"}},
 				},
 				Health:       apiHealth,
