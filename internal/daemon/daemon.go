@@ -254,11 +254,17 @@ func (d *Daemon) Close(ctx context.Context) error {
 	d.mu.Unlock()
 	var errs []error
 	var wg sync.WaitGroup
+	// In-flight requests get the budget but a reserve: when they use all
+	// of it (a stream on a draining version), the engine still has time to
+	// see its drains end (their connections are closed here) and record
+	// it before the store closes.
+	sctx, scancel := shutdownBudget(ctx)
+	defer scancel()
 	for _, s := range servers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.Shutdown(ctx); err != nil {
+			if err := s.Shutdown(sctx); err != nil {
 				s.Close()
 			}
 		}()
@@ -276,7 +282,7 @@ func (d *Daemon) Close(ctx context.Context) error {
 				// under it would fail its last writes ("database is
 				// closed"). Leave the store to the process's exit; the
 				// next start records the deploy as interrupted.
-				d.log.Error("stop timeout reached with a deploy still running; exiting without waiting for it", "err", err)
+				d.log.Error("stop timeout reached while a deploy or drain was still running; exiting without waiting for it", "err", err)
 				return errors.Join(errs...)
 			}
 		}

@@ -33,3 +33,15 @@ func (d *Daemon) announceStop(ctx context.Context) {
 	}
 	d.log.Info("stopping: waiting for "+what, "up_to", limit)
 }
+
+// shutdownBudget is ctx with its deadline moved earlier by a fifth of the
+// time left (at most 5s), for the servers' shutdown; the rest is kept for
+// the engine and the store.
+func shutdownBudget(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	reserve := min(time.Until(dl)/5, 5*time.Second)
+	return context.WithDeadline(ctx, dl.Add(-reserve))
+}

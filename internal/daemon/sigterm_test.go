@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -76,4 +79,86 @@ func TestSigtermDuringDeploy(t *testing.T) {
 		t.Errorf("the interrupted deploy is %s, want it ended with a reason", rel.State)
 	}
 	t.Logf("interrupted deploy: %s (%s)", rel.State, rel.Error)
+}
+
+// TestSigtermWithStreamOnDrainingVersion: SIGTERM right after a switch,
+// while a long stream still holds the old version in its drain and the
+// drain timeout equals the stop timeout (as the defaults do): the stream
+// uses up the requests' budget, yet the engine still records the drain's
+// end before the store closes, and serve exits 0 within the stop timeout.
+func TestSigtermWithStreamOnDrainingVersion(t *testing.T) {
+	dir := t.TempDir()
+	svc := strings.Replace(fmt.Sprintf(webService, sampleBin), "drain_timeout: 8s", "drain_timeout: 4s", 1)
+	cfgPath, sock := writeServeConfig(t, dir, svc)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var stderr syncBuffer
+	serve := exec.Command(hotswapBin, "serve", "-c", cfgPath, "--stop-apps-on-exit", "--stop-timeout", "4s")
+	serve.Stderr = &stderr
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer serve.Process.Kill() // ours; a no-op once it exited
+	c := api.DialSocket(sock, "test")
+	waitSocket(ctx, t, c)
+	mustDeploy(ctx, t, c, "web", "v1", "live")
+	proxyAddr := proxyAddrFromLog(ctx, t, &stderr)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+proxyAddr+"/stream?n=100000&ms=50", nil)
+	req.Host = "web.test"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	go io.Copy(io.Discard, resp.Body) //nolint:errcheck // drained until the daemon closes it
+	mustDeploy(ctx, t, c, "web", "v2", "live") // v1 now drains with the stream in flight
+
+	t0 := time.Now()
+	if err := serve.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	werr := serve.Wait()
+	took := time.Since(t0)
+	log := stderr.String()
+	t.Logf("serve exited after %s: %v", took, werr)
+	if werr != nil || strings.Contains(log, "database is closed") || strings.Contains(log, "close engine") {
+		t.Errorf("serve exited with %v after %s:\n%s", werr, took, log)
+	}
+	if took > 8*time.Second {
+		t.Errorf("serve took %s with a 4s stop timeout", took)
+	}
+}
+
+// proxyAddrFromLog reads the proxy's address from serve's "hotswap
+// serving" line.
+func proxyAddrFromLog(ctx context.Context, t *testing.T, stderr *syncBuffer) string {
+	t.Helper()
+	var addr string
+	waitFor(ctx, t, "the serving line", func() bool {
+		_, rest, ok := strings.Cut(stderr.String(), "hotswap serving\" proxy=")
+		if !ok {
+			return false
+		}
+		addr, _, _ = strings.Cut(rest, " ")
+		return true
+	})
+	return addr
+}
+
+// syncBuffer is a bytes.Buffer a child process writes while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
