@@ -110,7 +110,7 @@ func TestSigtermWithStreamOnDrainingVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	go io.Copy(io.Discard, resp.Body) //nolint:errcheck // drained until the daemon closes it
+	go io.Copy(io.Discard, resp.Body)          //nolint:errcheck // drained until the daemon closes it
 	mustDeploy(ctx, t, c, "web", "v2", "live") // v1 now drains with the stream in flight
 
 	t0 := time.Now()
