@@ -27,16 +27,8 @@ func TestSigtermDuringDeploy(t *testing.T) {
 	cfgPath, sock := writeServeConfig(t, dir, fmt.Sprintf(webService, sampleBin))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var stderr bytes.Buffer
-	serve := exec.Command(hotswapBin, "serve", "-c", cfgPath, "--stop-apps-on-exit")
-	serve.Stderr = &stderr
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer serve.Process.Kill() // ours; a no-op once it exited
+	serve, stderr := serveWithV1(ctx, t, cfgPath, sock)
 	c := api.DialSocket(sock, "test")
-	waitSocket(ctx, t, c)
-	mustDeploy(ctx, t, c, "web", "v1", "live")
 	acc, err := c.Deploy(ctx, "web", api.DeployRequest{Version: "v2", Hold: true})
 	if err != nil {
 		t.Fatal(err)
@@ -92,17 +84,9 @@ func TestSigtermWithStreamOnDrainingVersion(t *testing.T) {
 	cfgPath, sock := writeServeConfig(t, dir, svc)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var stderr syncBuffer
-	serve := exec.Command(hotswapBin, "serve", "-c", cfgPath, "--stop-apps-on-exit", "--stop-timeout", "4s")
-	serve.Stderr = &stderr
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer serve.Process.Kill() // ours; a no-op once it exited
+	serve, stderr := serveWithV1(ctx, t, cfgPath, sock, "--stop-timeout", "4s")
 	c := api.DialSocket(sock, "test")
-	waitSocket(ctx, t, c)
-	mustDeploy(ctx, t, c, "web", "v1", "live")
-	proxyAddr := proxyAddrFromLog(ctx, t, &stderr)
+	proxyAddr := proxyAddrFromLog(ctx, t, stderr)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+proxyAddr+"/stream?n=100000&ms=50", nil)
 	req.Host = "web.test"
 	resp, err := http.DefaultClient.Do(req)
@@ -127,6 +111,23 @@ func TestSigtermWithStreamOnDrainingVersion(t *testing.T) {
 	if took > 8*time.Second {
 		t.Errorf("serve took %s with a 4s stop timeout", took)
 	}
+}
+
+// serveWithV1 starts `hotswap serve` (stopping its apps on exit, killed at
+// the end of the test if still running) and deploys v1 of web.
+func serveWithV1(ctx context.Context, t *testing.T, cfgPath, sock string, args ...string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	stderr := &syncBuffer{}
+	serve := exec.Command(hotswapBin, append([]string{"serve", "-c", cfgPath, "--stop-apps-on-exit"}, args...)...)
+	serve.Stderr = stderr
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = serve.Process.Kill() }) // ours; a no-op once it exited
+	c := api.DialSocket(sock, "test")
+	waitSocket(ctx, t, c)
+	mustDeploy(ctx, t, c, "web", "v1", "live")
+	return serve, stderr
 }
 
 // proxyAddrFromLog reads the proxy's address from serve's "hotswap
