@@ -248,6 +248,11 @@ func (d *Daemon) serve(ln net.Listener, h http.Handler, readHeader, idle time.Du
 // StopOnClose, so a restarted daemon re-adopts them.
 func (d *Daemon) Close(ctx context.Context) error {
 	d.announceStop(ctx)
+	if d.engine != nil {
+		// Deployments end now (recorded as interrupted), so the CLI streams
+		// following them close instead of holding the shutdown.
+		d.engine.Interrupt()
+	}
 	d.mu.Lock()
 	servers := d.servers
 	d.servers = nil
