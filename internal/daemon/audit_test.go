@@ -42,6 +42,7 @@ func TestUnauthenticatedFloodBounded(t *testing.T) {
 	before := size()
 	path := "/v1/" + strings.Repeat("a", 256<<10)
 	statuses := map[int]int{}
+	floodStart := time.Now()
 	hc := &http.Client{Timeout: 10 * time.Second}
 	tc := api.DialTCP("http://"+d.ControlAddr(), "0123456789abcdef0123")
 	for i := 0; i < 1000; i++ {
@@ -86,7 +87,10 @@ func TestUnauthenticatedFloodBounded(t *testing.T) {
 			summary = true
 		}
 	}
-	if len(rows) > 20 || !summary {
-		t.Errorf("%d audit rows (summary row: %v), want a few and one summary of the rest", len(rows), summary)
+	// Per source and started minute: at most 10 rows one by one and one
+	// summary (api.Rejects); a loaded machine may need several minutes.
+	minutes := int(time.Since(floodStart)/time.Minute) + 1
+	if len(rows) > minutes*11 || !summary {
+		t.Errorf("%d audit rows over %d minute(s) (summary row: %v), want at most 11 a minute and a summary of the rest", len(rows), minutes, summary)
 	}
 }
