@@ -31,8 +31,9 @@ type Options struct {
 	// StopOnClose stops every app instance on Close (the demo, tests). A
 	// production daemon leaves them running so a restart re-adopts them.
 	StopOnClose bool
-	// ShutdownTimeout bounds how long Close waits for in-flight proxied
-	// requests (default 30s).
+	// ShutdownTimeout bounds Close (default 30s, serve --stop-timeout):
+	// in-flight requests get it less a reserve (a fifth, at most 5s) kept
+	// for the engine and the store.
 	ShutdownTimeout time.Duration
 	// RemoveUnknown lets a daemon start on a new database although
 	// instances of its state directory still run; recovery then removes
