@@ -19,6 +19,7 @@ const (
 	CodeConflict     = "conflict"     // state does not allow it (already live, nothing to promote)
 	CodeUnauthorized = "unauthorized" // missing or wrong token
 	CodeUnavailable  = "unavailable"  // the daemon is shutting down
+	CodeRateLimited  = "rate_limited" // too many rejected requests from this address
 	CodeInternal     = "internal"     // a bug or an I/O failure
 )
 
@@ -42,6 +43,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusConflict, CodeConflict
 	case errors.Is(err, errUnauthorized):
 		return http.StatusUnauthorized, CodeUnauthorized
+	case errors.Is(err, errTooMany):
+		return http.StatusTooManyRequests, CodeRateLimited
 	case errors.Is(err, deploy.ErrClosed):
 		return http.StatusServiceUnavailable, CodeUnavailable
 	}
@@ -56,6 +59,7 @@ var ErrReloadRefused = errors.New("reload refused; nothing changed")
 var (
 	errBadRequest   = errors.New("bad request")
 	errUnauthorized = errors.New("unauthorized")
+	errTooMany      = errors.New("rate limited")
 )
 
 func writeError(w http.ResponseWriter, err error) {

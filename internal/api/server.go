@@ -52,13 +52,15 @@ type Options struct {
 	Reload func(context.Context) (ReloadResult, error)
 }
 
-// Server serves the control API. It holds no mutable state of its own.
+// Server serves the control API. Its only mutable state is the rejected
+// requests' counts, owned by rejects.
 type Server struct {
-	engine *deploy.Engine
-	store  *release.Store
-	tokens []Token
-	log    *slog.Logger
-	reload func(context.Context) (ReloadResult, error)
+	engine  *deploy.Engine
+	store   *release.Store
+	tokens  []Token
+	log     *slog.Logger
+	reload  func(context.Context) (ReloadResult, error)
+	rejects *Rejects
 }
 
 // NewServer builds the API over an engine and its store.
@@ -66,8 +68,12 @@ func NewServer(o Options) *Server {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	return &Server{engine: o.Engine, store: o.Store, tokens: o.Tokens, log: o.Log, reload: o.Reload}
+	return &Server{engine: o.Engine, store: o.Store, tokens: o.Tokens, log: o.Log, reload: o.Reload, rejects: NewRejects(o.Store, o.Log)}
 }
+
+// Rejects is the server's rejected-request gate, shared with the webhook
+// endpoints so that one source's failures are counted together.
+func (s *Server) Rejects() *Rejects { return s.rejects }
 
 type ctxKey int
 
@@ -81,15 +87,13 @@ type caller struct {
 }
 
 // LocalHandler serves the unix socket: callers are trusted (the socket is
-// 0600); the CLI names its user in X-Hotswap-Actor.
+// 0600, or 0660 for control.socket_group); the actor is the connecting
+// user from the socket's peer credentials (see localActor; serve the
+// socket with PeerConnContext as ConnContext).
 func (s *Server) LocalHandler() http.Handler {
 	mux := s.routes()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		actor := r.Header.Get("X-Hotswap-Actor")
-		if actor == "" || len(actor) > 64 {
-			actor = "local"
-		}
-		c := caller{source: release.SourceCLI, actor: actor, remote: "unix"}
+		c := caller{source: release.SourceCLI, actor: localActor(r), remote: "unix"}
 		mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey, c)))
 	})
 }
@@ -100,6 +104,15 @@ func (s *Server) RemoteHandler() http.Handler {
 	mux := s.routes()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name, ok := s.authenticate(r.Header.Get("Authorization"))
+		if !ok && s.rejects.Limited(r.RemoteAddr) {
+			// A valid token is never limited; a flood of bad ones is
+			// counted and answered without another word.
+			s.rejects.Record(r.Context(), release.Audit{Source: release.SourceAPI, Actor: "?", Remote: r.RemoteAddr,
+				Action: r.Method + " " + r.URL.Path, Outcome: release.OutcomeRejected, Detail: "rate limited: too many rejected requests"})
+			w.Header().Set("Retry-After", "60")
+			writeError(w, fmt.Errorf("%w: too many rejected requests from this address; retry in a minute", errTooMany))
+			return
+		}
 		if !ok {
 			s.audit(r.Context(), caller{source: release.SourceAPI, actor: "?", remote: r.RemoteAddr},
 				r.Method+" "+r.URL.Path, "", "", release.OutcomeRejected, "missing or invalid bearer token")
@@ -152,10 +165,15 @@ func callerOf(r *http.Request) caller {
 }
 
 func (s *Server) audit(ctx context.Context, c caller, action, service, ver string, outcome release.Outcome, detail string) {
+	a := release.Audit{Actor: c.actor, Source: c.source, Action: action,
+		Service: service, Version: ver, Outcome: outcome, Detail: detail, Remote: c.remote}
+	if outcome == release.OutcomeRejected {
+		s.rejects.Record(ctx, a)
+		return
+	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := s.store.AppendAudit(actx, release.Audit{Actor: c.actor, Source: c.source, Action: action,
-		Service: service, Version: ver, Outcome: outcome, Detail: detail, Remote: c.remote}); err != nil {
+	if err := s.store.AppendAudit(actx, a); err != nil {
 		s.log.Error("audit", "action", action, "err", err)
 	}
 }

@@ -14,10 +14,10 @@ import (
 	"github.com/hotswap/hotswap/internal/sampleapp/sampletest"
 )
 
-var sampleBin string
+var sampleBin, hotswapBin string
 
 func TestMain(m *testing.M) {
-	sampletest.Main(m, func(bins ...string) { sampleBin = bins[0] }, sampletest.SampleApp)
+	sampletest.Main(m, func(bins ...string) { sampleBin, hotswapBin = bins[0], bins[1] }, sampletest.SampleApp, sampletest.Hotswap)
 }
 
 // run executes the CLI in-process and returns its exit code and output.

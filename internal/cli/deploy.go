@@ -74,7 +74,16 @@ func report(cmd *cobra.Command, c *api.Client, acc api.Accepted, detach, jsonOut
 	if !jsonOut {
 		fmt.Fprintf(w, "%s %s %s (release #%d)\n", acc.Release.Kind, acc.Release.Service, acc.Release.Version, acc.Release.ID)
 	}
-	rel, err := follow(cmd.Context(), c, w, acc.Release.ID, jsonOut)
+	// Ctrl-C stops following, not the deploy: say so, and how to go on.
+	ctx, stop := withInterrupt(cmd.Context())
+	defer stop()
+	rel, err := follow(ctx, c, w, acc.Release.ID, jsonOut)
+	if ctx.Err() != nil && cmd.Context().Err() == nil {
+		r := acc.Release
+		fmt.Fprintf(cmd.ErrOrStderr(), "\ninterrupted: only this command stopped; the %s of %s %s (release #%d) continues in the daemon.\n"+
+			"  follow it: hotswap wait %d\n  abort it:  hotswap abort %s\n", r.Kind, r.Service, r.Version, r.ID, r.ID, r.Service)
+		return withCode(ExitInterrupted, errQuiet)
+	}
 	if jsonOut {
 		_ = json.NewEncoder(w).Encode(rel)
 	}

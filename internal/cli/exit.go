@@ -6,6 +6,9 @@ import (
 
 	"github.com/hotswap/hotswap/internal/api"
 	"github.com/hotswap/hotswap/internal/config"
+	"github.com/hotswap/hotswap/internal/daemon"
+	"github.com/hotswap/hotswap/internal/release"
+	"github.com/hotswap/hotswap/internal/statedir"
 	"github.com/hotswap/hotswap/internal/version"
 )
 
@@ -20,7 +23,15 @@ const (
 	ExitUnreachable  = 5 // the daemon cannot be reached
 	ExitUnauthorized = 6 // missing or wrong token
 	ExitConflict     = 7 // the state does not allow it (already live, nothing to promote)
-	ExitInternal     = 10
+	// ExitState: the state directory needs the operator before a daemon
+	// can run on it: another daemon holds it, or its database is corrupt or
+	// missing while its apps still run. The message names what to do.
+	ExitState    = 8
+	ExitInternal = 10 // anything else: a bug or an unexpected failure; the message says what
+	// ExitInterrupted: Ctrl-C (or SIGTERM) while deploy/rollback followed a
+	// release; the release goes on in the daemon (the message says how to
+	// follow or abort it). 130 is the shell's code for SIGINT.
+	ExitInterrupted = 130
 )
 
 // exitError carries an exit code through cobra to main.
@@ -57,12 +68,15 @@ func ExitCode(err error) int {
 			return ExitBusy
 		case api.CodeConflict:
 			return ExitConflict
-		case api.CodeUnauthorized:
+		case api.CodeUnauthorized, api.CodeRateLimited:
 			return ExitUnauthorized
 		case api.CodeUnavailable:
 			return ExitUnreachable
 		}
 		return ExitInternal
+	}
+	if errors.Is(err, statedir.ErrLocked) || errors.Is(err, daemon.ErrStateNeedsOperator) || errors.Is(err, release.ErrCorrupt) {
+		return ExitState
 	}
 	var ce config.Errors
 	var ce1 *config.Error

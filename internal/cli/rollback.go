@@ -83,41 +83,39 @@ func pickVersion(cmd *cobra.Command, c *api.Client, service string, in io.Reader
 	if err != nil {
 		return "", unreachable(err)
 	}
-	var choices []api.Release
-	seen := map[string]bool{}
+	choices, def := rollbackChoices(rels)
 	live := ""
 	for _, r := range rels {
 		if r.State == "live" {
 			live = r.Version
 		}
 	}
-	for _, r := range rels {
-		switch r.State {
-		case "warm", "retired", "rolled_back":
-		default:
-			continue
-		}
-		if seen[r.Version] || r.Version == live {
-			continue
-		}
-		seen[r.Version] = true
-		choices = append(choices, r)
-	}
 	if len(choices) == 0 {
 		return "", withCode(ExitNotFound, fmt.Errorf("%s has no earlier release to roll back to", service))
 	}
 	fmt.Fprintf(w, "%s is live with %s. Roll back to:\n", service, orDash(live))
 	for i, r := range choices {
-		fmt.Fprintf(w, "  %2d) %-20s %-12s %s  %s\n", i+1, r.Version, r.State, r.CreatedAt.Local().Format("2006-01-02 15:04"), r.Note)
+		state := r.State
+		if state == "rolled_back" {
+			state = "rolled back (known bad)"
+		}
+		fmt.Fprintf(w, "  %2d) %-20s %-24s %s  %s\n", i+1, r.Version, state, r.CreatedAt.Local().Format("2006-01-02 15:04"), r.Note)
 	}
-	fmt.Fprintf(w, "choice [1-%d, default 1]: ", len(choices))
+	if def < 0 {
+		fmt.Fprintf(w, "choice [1-%d, no good release to default to]: ", len(choices))
+	} else {
+		fmt.Fprintf(w, "choice [1-%d, default %d: %s]: ", len(choices), def+1, choices[def].Version)
+	}
 	line, err := bufio.NewReader(in).ReadString('\n')
 	if err != nil && line == "" {
 		return "", usageErr("no choice made")
 	}
 	line = strings.TrimSpace(line)
 	if line == "" {
-		return choices[0].Version, nil
+		if def < 0 {
+			return "", usageErr("no choice made")
+		}
+		return choices[def].Version, nil
 	}
 	n, err := strconv.Atoi(line)
 	if err != nil || n < 1 || n > len(choices) {
@@ -131,4 +129,41 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// rollbackChoices are the versions a rollback may go to, newest first (one
+// entry per version, in its newest state, the live one excluded), and the
+// index of the default: the warm release when there is one, else the
+// newest retired (good) one; never a rolled-back (known bad) one. -1 when
+// no choice is good.
+func rollbackChoices(rels []api.Release) (choices []api.Release, def int) {
+	live := ""
+	for _, r := range rels {
+		if r.State == "live" {
+			live = r.Version
+		}
+	}
+	seen := map[string]bool{}
+	for _, r := range rels {
+		switch r.State {
+		case "warm", "retired", "rolled_back":
+		default:
+			continue
+		}
+		if seen[r.Version] || r.Version == live {
+			continue
+		}
+		seen[r.Version] = true
+		choices = append(choices, r)
+	}
+	def = -1
+	for i, r := range choices {
+		if r.State == "warm" {
+			return choices, i
+		}
+		if r.State == "retired" && def < 0 {
+			def = i
+		}
+	}
+	return choices, def
 }

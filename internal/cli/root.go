@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -25,6 +26,7 @@ type globals struct {
 	addr       string
 	token      string
 	out, errw  io.Writer
+	sockFrom   string // where the socket path came from, for the unreachable message
 }
 
 // Main runs the CLI with args and returns the exit code.
@@ -37,6 +39,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	err := root.ExecuteContext(ctx)
 	if err != nil && !errors.Is(err, errQuiet) && err.Error() != "" {
 		fmt.Fprintln(stderr, "hotswap:", err)
+		if g.sockFrom != "" && ExitCode(err) == ExitUnreachable {
+			fmt.Fprintf(stderr, "hotswap: the control socket came from %s; point the CLI at the daemon's with --socket PATH or HOTSWAP_SOCKET\n", g.sockFrom)
+		}
 	}
 	if err != nil && isUsage(err) {
 		return ExitUsage
@@ -62,7 +67,9 @@ func newRoot(g *globals) *cobra.Command {
 		Short:         "Zero-downtime deploys and instant rollbacks behind one stable port",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionString(),
 	}
+	root.SetVersionTemplate("hotswap {{.Version}}\n")
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.configPath, "config", "c", envOr("HOTSWAP_CONFIG", ""), "config file (default ./hotswap.yaml if present; env HOTSWAP_CONFIG)")
 	pf.StringVar(&g.socket, "socket", envOr("HOTSWAP_SOCKET", ""), "control socket (default from the config's control.socket or <state_dir>/hotswap.sock)")
@@ -71,7 +78,7 @@ func newRoot(g *globals) *cobra.Command {
 	root.AddCommand(
 		newServeCmd(g), newDeployCmd(g), newRollbackCmd(g), newReleasesCmd(g), newStatusCmd(g),
 		newWaitCmd(g), newPromoteCmd(g), newAbortCmd(g), newPruneCmd(g), newReloadCmd(g), newConfigCmd(g),
-		newAuditCmd(g), newLogsCmd(g), newDemoCmd(g), newSampleAppCmd(),
+		newAuditCmd(g), newLogsCmd(g), newDemoCmd(g), newSampleAppCmd(), newStateCmd(g),
 	)
 	return root
 }
@@ -106,22 +113,60 @@ func (g *globals) client() (*api.Client, error) {
 		}
 		return api.DialTCP(g.addr, tok), nil
 	}
-	sock := g.socket
-	if sock == "" {
-		sock = config.DefaultStateDir + "/" + config.DefaultSocketName
-		if p := g.resolveConfigPath(); p != "" {
-			cfg, err := config.Load(p)
-			if err != nil {
-				return nil, err
-			}
-			sock = cfg.Control.Socket
-		}
+	sock, err := g.socketPath()
+	if err != nil {
+		return nil, err
 	}
 	return api.DialSocket(sock, localActor()), nil
 }
 
-// localActor names the person at the keyboard for the history.
+// socketPath is the control socket the flags point at, and records where
+// it came from for the message when nothing answers there. Only
+// state_dir and control.socket are read from the config file (no
+// secrets, no validation): see config.Locate.
+func (g *globals) socketPath() (string, error) {
+	switch {
+	case g.socket != "":
+		g.sockFrom = "--socket or HOTSWAP_SOCKET"
+		return g.socket, nil
+	case g.resolveConfigPath() != "":
+		p := g.resolveConfigPath()
+		loc, err := config.Locate(p)
+		if err != nil {
+			return "", withCode(ExitUsage, err)
+		}
+		g.sockFrom = "control.socket in " + p
+		return loc.Socket, nil
+	default:
+		g.sockFrom = "the default; no config file given"
+		return filepath.Join(config.DefaultStateDir, config.DefaultSocketName), nil
+	}
+}
+
+// stateDir is the state directory --state-dir or the config file names.
+func (g *globals) stateDir(flag string) (string, error) {
+	if flag != "" {
+		return filepath.Abs(flag)
+	}
+	p := g.resolveConfigPath()
+	if p == "" {
+		return config.DefaultStateDir, nil
+	}
+	loc, err := config.Locate(p)
+	if err != nil {
+		return "", withCode(ExitUsage, err)
+	}
+	return loc.StateDir, nil
+}
+
+// localActor names the person at the keyboard for the history: under
+// sudo the user who ran it (the daemon trusts this claim only from root
+// or its own user; anyone else is recorded by the socket's peer
+// credentials).
 func localActor() string {
+	if su := os.Getenv("SUDO_USER"); su != "" && os.Geteuid() == 0 {
+		return su
+	}
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		return u.Username
 	}

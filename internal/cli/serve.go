@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,7 +15,8 @@ import (
 
 func newServeCmd(g *globals) *cobra.Command {
 	var logLevel string
-	var logJSON, stopApps bool
+	var logJSON, stopApps, removeUnknown bool
+	var stopTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the daemon: the proxy on the stable port, the deploy engine and the control API",
@@ -40,7 +42,8 @@ are re-adopted by the next start. On SIGHUP it reloads the config file (see
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			d, err := daemon.New(ctx, cfg, daemon.Options{Log: log, StopOnClose: stopApps, ConfigPath: p})
+			d, err := daemon.New(ctx, cfg, daemon.Options{Log: log, StopOnClose: stopApps, ConfigPath: p, RemoveUnknown: removeUnknown,
+				ShutdownTimeout: stopTimeout})
 			if err != nil {
 				return err
 			}
@@ -67,6 +70,8 @@ are re-adopted by the next start. On SIGHUP it reloads the config file (see
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().BoolVar(&logJSON, "log-json", false, "log as JSON lines (for journald/log shippers)")
 	cmd.Flags().BoolVar(&stopApps, "stop-apps-on-exit", false, "stop every app when the daemon exits (development; by default apps keep running and the next start re-adopts them)")
+	cmd.Flags().DurationVar(&stopTimeout, "stop-timeout", 30*time.Second, "on SIGTERM, how long in-flight requests and the running deploy get before serve exits (keep systemd's TimeoutStopSec above it)")
+	cmd.Flags().BoolVar(&removeUnknown, "remove-unknown", false, "start on a new (empty) database although apps of this state directory still run, and remove them (by default such a start is refused: restore a backup instead)")
 	return cmd
 }
 

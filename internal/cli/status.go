@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -12,7 +13,7 @@ import (
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
-	var jsonOut bool
+	var jsonOut, watch bool
 	cmd := &cobra.Command{
 		Use:   "status [SERVICE]",
 		Short: "Every service with its live and warm versions, health and requests in flight",
@@ -26,39 +27,66 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if len(args) == 1 {
 				name = args[0]
 			}
+			w := cmd.OutOrStdout()
+			if watch {
+				ctx, stop := withInterrupt(cmd.Context())
+				defer stop()
+				for ctx.Err() == nil {
+					st, err := c.Status(ctx, name)
+					if ctx.Err() != nil {
+						break
+					}
+					if err != nil {
+						return unreachable(err)
+					}
+					// Clear the screen and home the cursor, then redraw.
+					fmt.Fprintf(w, "\x1b[H\x1b[2J%s  every %s, Ctrl-C to stop\n\n", time.Now().Format("15:04:05"), followEvery)
+					printStatus(w, st)
+					select {
+					case <-ctx.Done():
+					case <-time.After(followEvery):
+					}
+				}
+				return nil
+			}
 			st, err := c.Status(cmd.Context(), name)
 			if err != nil {
 				return unreachable(err)
 			}
-			w := cmd.OutOrStdout()
 			if jsonOut {
 				return json.NewEncoder(w).Encode(st)
 			}
-			for i, s := range st {
-				if i > 0 {
-					fmt.Fprintln(w)
-				}
-				fmt.Fprintf(w, "%s  (%s%s)\n", s.Service, strings.Join(s.Hosts, ", "), s.PathPrefix)
-				printVersion(w, "live", s.Live)
-				printVersion(w, "warm", s.Warm)
-				if s.Active != nil {
-					fmt.Fprintf(w, "  %-6s %s %s, release #%d, for %s\n", "now", s.Active.Kind, s.Active.Version, s.Active.Release, fmtDur(time.Duration(s.Active.ElapsedMS)*time.Millisecond))
-				}
-				if s.PreviewSecret != "" {
-					fmt.Fprintf(w, "  %-6s held version reached with preview secret %s\n", "preview", s.PreviewSecret)
-				}
-				if s.ClientErrors > 0 {
-					fmt.Fprintf(w, "  %-6s %d (malformed, broken off or timed out; not counted against any version)\n", "client errors", s.ClientErrors)
-				}
-				if s.Queued > 0 {
-					fmt.Fprintf(w, "  %-6s %d deploy(s) waiting\n", "queue", s.Queued)
-				}
-			}
+			printStatus(w, st)
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "JSON for scripts")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "redraw every second until Ctrl-C")
 	return cmd
+}
+
+// printStatus renders services as `hotswap status` shows them.
+func printStatus(w io.Writer, st []api.ServiceStatus) {
+	for i, s := range st {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "%s  (%s%s)\n", s.Service, strings.Join(s.Hosts, ", "), s.PathPrefix)
+		printVersion(w, "live", s.Live)
+		printVersion(w, "warm", s.Warm)
+		if s.Active != nil {
+			fmt.Fprintf(w, "  %-6s %s %s, release #%d, for %s\n", "now", s.Active.Kind, s.Active.Version, s.Active.Release, fmtDur(time.Duration(s.Active.ElapsedMS)*time.Millisecond))
+		}
+		if s.PreviewSecret != "" {
+			fmt.Fprintf(w, "  %-6s held version reached with preview secret %s\n", "preview", s.PreviewSecret)
+		}
+		if s.ClientErrors > 0 {
+			fmt.Fprintf(w, "  %-6s %d (malformed, broken off or timed out; not counted against any version)\n", "client errors", s.ClientErrors)
+		}
+		if s.Queued > 0 {
+			fmt.Fprintf(w, "  %-6s %d deploy(s) waiting\n", "queue", s.Queued)
+		}
+	}
 }
 
 func printVersion(w interface{ Write([]byte) (int, error) }, label string, v *api.VersionStatus) {

@@ -147,6 +147,22 @@ type Control struct {
 	// Default <state_dir>/hotswap.sock.
 	Socket string `yaml:"socket"`
 
+	// SocketGroup (control.socket_group) is a group (name or numeric ID)
+	// whose members may use the control socket: the socket then gets mode
+	// 0660 and that group. The actor recorded for each command is the
+	// connecting user (from the socket's peer credentials). Default ""
+	// (mode 0600: the daemon's user and root only).
+	SocketGroup string `yaml:"socket_group"`
+
+	// AuditMaxAge (control.audit_max_age) is how long audit entries are
+	// kept; older ones are deleted. Default 2160h (90 days).
+	AuditMaxAge time.Duration `yaml:"audit_max_age"`
+
+	// AuditMaxRows (control.audit_max_rows) is how many audit entries are
+	// kept at most, the newest; each entry is at most about 5 KiB, so the
+	// default 100000 bounds the audit log near 500 MiB in the worst case.
+	AuditMaxRows int `yaml:"audit_max_rows"`
+
 	// Listen (control.listen) optionally serves the API, webhooks and
 	// metrics over TCP, e.g. "127.0.0.1:9090". Every API request there needs
 	// a bearer token from tokens, so at least one is then required. No TLS:

@@ -49,7 +49,7 @@ func TestFull(t *testing.T) {
 			ClientBodyTimeout: 20 * time.Second, RequestBuffer: 128 << 10, ReadyPath: "/_hotswap/ready",
 			AccessLog: "stdout", RequestID: true, ReadyServices: []string{"web"}},
 		Control: Control{
-			Socket: "/run/hotswap.sock",
+			Socket: "/run/hotswap.sock", SocketGroup: "hotswap", AuditMaxAge: 720 * time.Hour, AuditMaxRows: 50_000,
 			Listen: "127.0.0.1:9090",
 			Tokens: []Token{
 				{Name: "ci", Token: Secret{"ci-token-0123456789abcdef", "env HOTSWAP_TOKEN_CI"}},
@@ -64,7 +64,7 @@ func TestFull(t *testing.T) {
 				Env:            map[string]string{"PORT": "{port}", "APP_VERSION": "{version}", "WORKERS": "4"},
 				Process: &Process{
 					Command: Argv{"./bin/web", "--port", "{port}", "--service", "{service}"},
-					Dir:     filepath.Join(dir, "app"),
+					Dir:     filepath.Join(dir, "app"), LogMaxSize: 10 << 20, LogKeep: 5,
 				},
 				Health:       health,
 				DrainTimeout: 20 * time.Second, StopGrace: 5 * time.Second, WarmFor: 15 * time.Minute,
@@ -92,7 +92,7 @@ func TestFull(t *testing.T) {
 					Entrypoint: Argv{"/app/entrypoint"},
 					User:       "1000:1000", Memory: 512 << 20, CPUs: 1.5, StopSignal: "SIGINT",
 					Labels:  map[string]string{"com.example.team": "payments"},
-					Network: "acme", Reach: ReachNetwork, KeepImages: 3,
+					Network: "acme", Reach: ReachNetwork, KeepImages: 3, Pull: "always", MutableTags: []string{"latest", "stable"},
 					RegistryAuth: &RegistryAuth{Username: "acme-bot", Password: Secret{"registry-password", "env REG_PASS"}},
 				},
 				Health:       apiHealth,

@@ -47,6 +47,8 @@ func (c *Config) setDefaults() {
 		RequestID:             true,
 	}
 	c.Control.Metrics = true
+	c.Control.AuditMaxAge = 90 * 24 * time.Hour
+	c.Control.AuditMaxRows = 100_000
 	c.Webhooks.MaxBody = 1 << 20
 }
 

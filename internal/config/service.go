@@ -136,6 +136,16 @@ type Process struct {
 	// Dir (process.dir) is the working directory of instances and hooks.
 	// Default: the directory holding the config file.
 	Dir string `yaml:"dir"`
+
+	// LogMaxSize (process.log_max_size) is the size past which an
+	// instance's output file (<state_dir>/logs/<service>/) is rotated:
+	// copied to <file>.1 and truncated; checked every 5s. Size; default
+	// 50MiB.
+	LogMaxSize ByteSize `yaml:"log_max_size"`
+
+	// LogKeep (process.log_keep) is how many rotated copies are kept.
+	// Default 3.
+	LogKeep int `yaml:"log_keep"`
 }
 
 // Docker configures the Docker runtime.
@@ -203,6 +213,19 @@ type Docker struct {
 	// RegistryAuth (docker.registry_auth) logs in to the image's registry
 	// for pulls. Default: anonymous pulls.
 	RegistryAuth *RegistryAuth `yaml:"registry_auth"`
+
+	// Pull (docker.pull) is when a deploy pulls the version's image:
+	// always (a pushed tag is fetched again), missing (only when not
+	// present locally: tags treated as immutable) or never (local images
+	// only). Default: always for the tags in mutable_tags, missing for
+	// every other version. Each deploy records the digest the tag resolved
+	// to, and says so when it equals the live release's.
+	Pull string `yaml:"pull"`
+
+	// MutableTags (docker.mutable_tags) are the tags a registry push may
+	// move, pulled on every deploy unless pull says otherwise. Default
+	// [latest].
+	MutableTags []string `yaml:"mutable_tags"`
 }
 
 // RegistryAuth is a registry login.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // minSecretLen keeps bearer tokens and webhook secrets out of reach of
@@ -88,6 +89,12 @@ func (c *Config) validateProxy(p *problems) {
 
 func (c *Config) validateControl(p *problems) {
 	ctl := &c.Control
+	if ctl.AuditMaxAge < time.Hour {
+		p.add("control.audit_max_age", "%s is too short: at least 1h", ctl.AuditMaxAge)
+	}
+	if ctl.AuditMaxRows < 100 {
+		p.add("control.audit_max_rows", "%d is too few: at least 100", ctl.AuditMaxRows)
+	}
 	if ctl.Listen != "" {
 		checkListen(p, "control.listen", ctl.Listen, true)
 		if len(ctl.Tokens) == 0 {

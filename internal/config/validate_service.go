@@ -136,6 +136,12 @@ func (s *Service) validate(p *problems, path string) {
 }
 
 func (s *Service) validateProcess(p *problems, path string) {
+	if s.Process.LogMaxSize < 0 || (s.Process.LogMaxSize > 0 && s.Process.LogMaxSize < 64<<10) {
+		p.add(path+".log_max_size", "%d bytes: at least 64KiB", s.Process.LogMaxSize)
+	}
+	if s.Process.LogKeep < 0 {
+		p.add(path+".log_keep", "must not be negative")
+	}
 	checkArgv(p, path+".command", s.Process.Command, true)
 	if len(s.Process.Command) == 0 {
 		return
@@ -194,6 +200,11 @@ func (d *Docker) validate(p *problems, path string) {
 	}
 	if d.KeepImages < 0 {
 		p.add(path+".keep_images", "must not be negative (0 keeps all)")
+	}
+	switch d.Pull {
+	case "", "always", "missing", "never":
+	default:
+		p.add(path+".pull", "%q is not one of always, missing, never", d.Pull)
 	}
 	if a := d.RegistryAuth; a != nil {
 		if a.Username == "" {

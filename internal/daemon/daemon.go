@@ -23,6 +23,7 @@ import (
 	"github.com/hotswap/hotswap/internal/deploy"
 	"github.com/hotswap/hotswap/internal/proxy"
 	"github.com/hotswap/hotswap/internal/release"
+	"github.com/hotswap/hotswap/internal/statedir"
 	"github.com/hotswap/hotswap/internal/version"
 )
 
@@ -32,11 +33,16 @@ type Options struct {
 	// StopOnClose stops every app instance on Close (the demo, tests). A
 	// production daemon leaves them running so a restart re-adopts them.
 	StopOnClose bool
-	// ShutdownTimeout bounds how long Close waits for in-flight proxied
-	// requests (default 30s).
+	// ShutdownTimeout bounds Close (default 30s, serve --stop-timeout):
+	// in-flight requests get it less a reserve (a fifth, at most 5s) kept
+	// for the engine and the store.
 	ShutdownTimeout time.Duration
 	// ConfigPath is the file Reload reads again ("" = reload refused).
 	ConfigPath string
+	// RemoveUnknown lets a daemon start on a new database although
+	// instances of its state directory still run; recovery then removes
+	// them. Without it such a start is refused (ErrStateNeedsOperator).
+	RemoveUnknown bool
 }
 
 // Daemon is one running hotswap.
@@ -57,6 +63,12 @@ type Daemon struct {
 	reloadMu sync.Mutex // one reload at a time, not during Start; guards cfg and versions
 	sockPath string     // the control socket (a reload cannot change it)
 
+	// owner is the state directory's owner ID (statedir.Owner), on every
+	// container this daemon creates.
+	owner string
+	// sweepers are the runtimes that can leave hook containers behind.
+	sweepers []hookSweeper
+
 	mu      sync.Mutex // guards servers, proxyLn, sockPath, tcpLn
 	servers []*http.Server
 	proxyLn net.Listener
@@ -75,15 +87,28 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		opts.ShutdownTimeout = 30 * time.Second
 	}
 	d := &Daemon{cfg: cfg, opts: opts, log: opts.Log, versions: map[string]*version.Validator{}, sockPath: cfg.Control.Socket}
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("state dir: %w", err)
-	}
-	st, err := release.Open(ctx, filepath.Join(cfg.StateDir, "hotswap.db"))
+	// The lock comes before anything reads or writes the state: a second
+	// daemon on this directory must change nothing, not even recover.
+	lock, err := statedir.Acquire(cfg.StateDir)
 	if err != nil {
-		return nil, fmt.Errorf("open state: %w", err)
+		return nil, err
+	}
+	d.closer = append(d.closer, lock.Close)
+	if d.owner, err = statedir.Owner(cfg.StateDir); err != nil {
+		d.closeResources()
+		return nil, err
+	}
+	st, fresh, err := d.openStore(ctx)
+	if err != nil {
+		d.closeResources()
+		return nil, err
 	}
 	d.store = st
 	d.closer = append(d.closer, st.Close)
+	if err := st.SetAuditRetention(ctx, release.AuditRetention{MaxAge: cfg.Control.AuditMaxAge, MaxRows: cfg.Control.AuditMaxRows}); err != nil {
+		d.closeResources()
+		return nil, err
+	}
 	popts := proxyOptions(cfg.Proxy, d.log)
 	switch cfg.Proxy.AccessLog {
 	case "":
@@ -104,6 +129,21 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	if err != nil {
 		d.closeResources()
 		return nil, err
+	}
+	if fresh && !opts.RemoveUnknown {
+		runtimes := map[string]lister{}
+		for _, sp := range specs {
+			runtimes[sp.Name] = sp.Runtime
+		}
+		if err := d.checkUnknown(ctx, runtimes); err != nil {
+			d.closeResources()
+			// The database was created by this start: leave the directory
+			// as it was, so the next start refuses the same way.
+			for _, ext := range []string{"", "-wal", "-shm"} {
+				_ = os.Remove(DBPath(cfg.StateDir) + ext)
+			}
+			return nil, err
+		}
 	}
 	notifier, err := d.buildNotifier()
 	if err != nil {
@@ -136,6 +176,7 @@ func (d *Daemon) Store() *release.Store { return d.store }
 func (d *Daemon) Start(ctx context.Context) error {
 	d.reloadMu.Lock() // a SIGHUP during start waits for it
 	defer d.reloadMu.Unlock()
+	d.sweepHooks(ctx)
 	if err := d.engine.Recover(ctx); err != nil {
 		// Reported per service; the others serve. A daemon that refused to
 		// start because one app cannot would take every app down with it.
@@ -150,11 +191,11 @@ func (d *Daemon) Start(ctx context.Context) error {
 	d.proxyLn = pln
 	d.mu.Unlock()
 
-	sln, err := listenSocket(d.cfg.Control.Socket)
+	sln, err := listenSocket(d.cfg.Control.Socket, d.cfg.Control.SocketGroup)
 	if err != nil {
 		return err
 	}
-	d.serve(sln, d.api.LocalHandler(), controlTimeouts)
+	d.serve(sln, d.api.LocalHandler(), func(s *http.Server) { controlTimeouts(s); s.ConnContext = api.PeerConnContext })
 	d.mu.Lock()
 	d.sock = d.cfg.Control.Socket
 	d.mu.Unlock()
@@ -245,26 +286,49 @@ func (d *Daemon) serve(ln net.Listener, h http.Handler, configure func(*http.Ser
 // stops the engine and closes the store. App instances keep running unless
 // StopOnClose, so a restarted daemon re-adopts them.
 func (d *Daemon) Close(ctx context.Context) error {
+	d.announceStop(ctx)
+	if d.engine != nil {
+		// Deployments end now (recorded as interrupted), so the CLI streams
+		// following them close instead of holding the shutdown.
+		d.engine.Interrupt()
+	}
 	d.mu.Lock()
 	servers := d.servers
 	d.servers = nil
 	d.mu.Unlock()
 	var errs []error
 	var wg sync.WaitGroup
+	// In-flight requests get the budget but a reserve: when they use all
+	// of it (a stream on a draining version), the engine still has time to
+	// see its drains end (their connections are closed here) and record
+	// it before the store closes.
+	sctx, scancel := shutdownBudget(ctx)
+	defer scancel()
 	for _, s := range servers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.Shutdown(ctx); err != nil {
+			if err := s.Shutdown(sctx); err != nil {
 				s.Close()
 			}
 		}()
 	}
 	wg.Wait()
 	d.wg.Wait()
+	if d.api != nil {
+		d.api.Rejects().Flush(ctx)
+	}
 	if d.engine != nil {
 		if err := d.engine.Close(ctx); err != nil {
 			errs = append(errs, err)
+			if ctx.Err() != nil {
+				// A deploy goroutine is still running: closing the store
+				// under it would fail its last writes ("database is
+				// closed"). Leave the store to the process's exit; the
+				// next start records the deploy as interrupted.
+				d.log.Error("stop timeout reached while a deploy or drain was still running; exiting without waiting for it", "err", err)
+				return errors.Join(errs...)
+			}
 		}
 	}
 	if d.sock != "" {
@@ -285,9 +349,10 @@ func (d *Daemon) closeResources() error {
 	return errors.Join(errs...)
 }
 
-// listenSocket binds the control socket with mode 0600, replacing a stale
-// socket file left by a crash but never one a live daemon still answers on.
-func listenSocket(path string) (net.Listener, error) {
+// listenSocket binds the control socket with mode 0600 (0660 and group
+// group when set, see socketGroup), replacing a stale socket file left by
+// a crash but never one a live daemon still answers on.
+func listenSocket(path, group string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("socket dir: %w", err)
 	}
@@ -309,6 +374,12 @@ func listenSocket(path string) (net.Listener, error) {
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if group != "" {
+		if err := socketGroup(path, group); err != nil {
+			ln.Close()
+			return nil, err
+		}
 	}
 	return ln, nil
 }

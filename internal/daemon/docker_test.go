@@ -66,6 +66,7 @@ func newDockerFixture(t testing.TB, tags ...string) *dockerFixture {
 	}
 	t.Cleanup(func() {
 		dockertest.RemoveContainers(t, cli, docker.LabelService, f.service)
+		dockertest.RemoveContainers(t, cli, docker.LabelHook, f.service)
 		dockertest.RemoveNetwork(t, cli, f.network)
 	})
 	return f

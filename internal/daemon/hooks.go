@@ -67,7 +67,7 @@ func (d *Daemon) webhookHandler() (http.Handler, error) {
 		return nil, nil
 	}
 	opts := webhook.Options{Services: svcs, Enqueuer: hookEnqueuer{d.engine}, Auditor: hookAuditor{d.store, d}, Logger: d.log,
-		MaxBody: int64(d.cfg.Webhooks.MaxBody)}
+		MaxBody: int64(d.cfg.Webhooks.MaxBody), Replay: d.store}
 	if g := d.cfg.Webhooks.Generic; g != nil && g.Window > 0 {
 		opts.Window = g.Window
 	}
@@ -134,10 +134,15 @@ func (h hookAuditor) Audit(ctx context.Context, e webhook.Entry) {
 	if e.DeliveryID != "" {
 		detail += " delivery " + e.DeliveryID
 	}
+	a := release.Audit{At: e.At, Actor: "webhook:" + string(e.Kind), Source: release.SourceWebhook,
+		Action: "webhook " + e.Event, Service: e.Service, Version: e.Version, Outcome: outcome, Detail: detail, Remote: e.Remote}
+	if outcome == release.OutcomeRejected {
+		h.d.api.Rejects().Record(ctx, a) // a flood of bad deliveries writes a summary, not a row each
+		return
+	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := h.store.AppendAudit(actx, release.Audit{At: e.At, Actor: "webhook:" + string(e.Kind), Source: release.SourceWebhook,
-		Action: "webhook " + e.Event, Service: e.Service, Version: e.Version, Outcome: outcome, Detail: detail, Remote: e.Remote}); err != nil {
+	if err := h.store.AppendAudit(actx, a); err != nil {
 		h.d.log.Error("audit webhook", "err", err)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -69,4 +71,35 @@ func inheritedFD() (int, string, error) {
 		}
 	}
 	return first, "systemd-socket", nil
+}
+
+// socketGroup opens the control socket to the members of group (a name or
+// a numeric ID): the socket gets that group and mode 0660, and its
+// directory, when it is the daemon's own (0700), the group and 0710 so the
+// members can reach the socket without listing or reading anything else.
+func socketGroup(path, group string) error {
+	gid, err := strconv.Atoi(group)
+	if err != nil {
+		g, lerr := user.LookupGroup(group)
+		if lerr != nil {
+			return fmt.Errorf("control.socket_group %q: %w", group, lerr)
+		}
+		gid, _ = strconv.Atoi(g.Gid)
+	}
+	if err := os.Chown(path, -1, gid); err != nil {
+		return fmt.Errorf("control socket %s: group %s: %w", path, group, err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		return fmt.Errorf("control socket %s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); err == nil && fi.Mode().Perm() == 0o700 {
+		if err := os.Chown(dir, -1, gid); err != nil {
+			return fmt.Errorf("control socket directory %s: group %s: %w", dir, group, err)
+		}
+		if err := os.Chmod(dir, 0o710); err != nil {
+			return fmt.Errorf("control socket directory %s: %w", dir, err)
+		}
+	}
+	return nil
 }

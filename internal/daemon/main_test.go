@@ -268,3 +268,16 @@ func (tl *timeline) String() string {
 	}
 	return b.String()
 }
+
+// writeServeConfig writes a config file for `hotswap serve` with state in
+// dir and the given services block, and returns its path and the control
+// socket.
+func writeServeConfig(t testing.TB, dir, services string) (cfgPath, sock string) {
+	t.Helper()
+	cfgPath, sock = filepath.Join(dir, "hotswap.yaml"), filepath.Join(dir, "hs.sock")
+	yaml := fmt.Sprintf("state_dir: %q\nproxy: {listen: 127.0.0.1:0}\ncontrol: {socket: %q}\nservices:\n%s", dir, sock, services)
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfgPath, sock
+}

@@ -50,6 +50,7 @@ func (d *Daemon) buildService(ctx context.Context, sc *config.Service) (deploy.S
 		r, err = process.New(process.Config{
 			Service: sc.Name, Command: sc.Process.Command, Dir: sc.Process.Dir, Env: sc.Env,
 			StopGrace: sc.StopGrace, LogDir: filepath.Join(d.cfg.StateDir, "logs", sc.Name),
+			LogMaxSize: int64(sc.Process.LogMaxSize), LogKeep: sc.Process.LogKeep,
 		}, d.log)
 	case config.RuntimeDocker:
 		if d.dc == nil {
@@ -59,12 +60,15 @@ func (d *Daemon) buildService(ctx context.Context, sc *config.Service) (deploy.S
 			}
 			d.closer = append(d.closer, d.dc.Close)
 		}
-		r, err = docker.New(ctx, d.dc, dockerConfig(sc), d.log)
+		r, err = docker.New(ctx, d.dc, dockerConfig(sc, d.owner), d.log)
 	default:
 		err = fmt.Errorf("unknown runtime %q", sc.Runtime)
 	}
 	if err != nil {
 		return deploy.ServiceSpec{}, fmt.Errorf("service %s: runtime: %w", sc.Name, err)
+	}
+	if h, ok := r.(hookSweeper); ok {
+		d.sweepers = append(d.sweepers, h)
 	}
 	if c, ok := r.(interface{ Close() error }); ok {
 		d.closer = append(d.closer, c.Close)
@@ -137,13 +141,13 @@ func argvs(in []config.Argv) [][]string {
 	return out
 }
 
-func dockerConfig(sc *config.Service) docker.Config {
+func dockerConfig(sc *config.Service, owner string) docker.Config {
 	dk := sc.Docker
 	c := docker.Config{
-		Service: sc.Name, Image: dk.Image, Port: dk.Port, Env: sc.Env, EnvFiles: dk.EnvFiles, Volumes: dk.Volumes,
+		Service: sc.Name, Owner: owner, Image: dk.Image, Port: dk.Port, Env: sc.Env, EnvFiles: dk.EnvFiles, Volumes: dk.Volumes,
 		Command: dk.Command, Entrypoint: dk.Entrypoint, User: dk.User, Memory: int64(dk.Memory), CPUs: dk.CPUs,
 		StopSignal: dk.StopSignal, StopGrace: sc.StopGrace, Labels: dk.Labels, Network: dk.Network,
-		Reach: docker.Reach(dk.Reach),
+		Reach: docker.Reach(dk.Reach), PullPolicy: docker.PullPolicy(dk.Pull), MutableTags: dk.MutableTags,
 	}
 	if dk.RegistryAuth != nil {
 		c.RegistryAuth = &docker.Auth{Username: dk.RegistryAuth.Username, Password: dk.RegistryAuth.Password.Value()}

@@ -254,6 +254,7 @@ func (e *Engine) blueGreen(ctx context.Context, s *service, d *deployment) error
 	}
 	e.record(d.rel, func(r *release.Release) { r.ImageRef, r.ImageDigest = art.Ref, art.Digest })
 	e.event(d.rel, "prepare", release.LevelInfo, "ready: "+art.Ref+digestSuffix(art.Digest), time.Since(step))
+	e.noteSameDigest(ctx, s, d.rel, art.Digest)
 
 	if err := e.runHooks(ctx, s, d); err != nil {
 		return err

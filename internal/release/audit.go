@@ -37,7 +37,7 @@ type Audit struct {
 	Service string
 	Version string
 	Outcome Outcome
-	Detail  string // why rejected, the deploy id, …; redacted and bounded by MaxText
+	Detail  string // why rejected, the deploy id, …; redacted and bounded by MaxAuditDetail (every field is bounded: see bound)
 	Remote  string // remote address, or "unix" for the local socket
 }
 
@@ -77,12 +77,20 @@ func (s *Store) AppendAudit(ctx context.Context, a Audit) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("append audit %q: %w", a.Action, err)
 	}
+	a.Detail = Redact(a.Detail)
+	a.bound()
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO audit (at, actor, source, action, service, version, outcome, detail, remote)
+		res, err := tx.ExecContext(ctx, `INSERT INTO audit (at, actor, source, action, service, version, outcome, detail, remote)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			encTime(a.At), a.Actor, a.Source, a.Action, a.Service, a.Version, a.Outcome,
-			tail(Redact(a.Detail), MaxText), a.Remote)
-		return err
+			encTime(a.At), a.Actor, a.Source, a.Action, a.Service, a.Version, a.Outcome, a.Detail, a.Remote)
+		if err != nil {
+			return err
+		}
+		if id, err := res.LastInsertId(); err == nil && id%auditPruneEach == 0 {
+			var n int64
+			return s.pruneAuditTx(ctx, tx, s.retention.withDefaults(), &n)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("append audit %q: %w", a.Action, err)

@@ -86,6 +86,16 @@ BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
 	// 2: the instance-defining configuration an instance was started with,
 	// so a restart re-adopts it against that, not against an edited file.
 	`ALTER TABLE releases ADD COLUMN spec TEXT NOT NULL DEFAULT '';`,
+	// 3: the generic webhook's replay window, so it survives a restart.
+	`
+CREATE TABLE webhook_replay (
+	-- a hash of the request's canonical signature, never the signature
+	key         TEXT    PRIMARY KEY,
+	delivery_id TEXT    NOT NULL,
+	expires     INTEGER NOT NULL -- UTC unix nanoseconds
+) STRICT, WITHOUT ROWID;
+CREATE INDEX webhook_replay_by_expiry ON webhook_replay (expires);
+`,
 }
 
 // migrate brings the database to user_version len(migrations). A database

@@ -110,3 +110,14 @@ func (e *TransitionError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrConflict) true.
 func (e *TransitionError) Unwrap() error { return ErrConflict }
+
+// Ended reports whether a release in state s has finished its action: it
+// went live, or stopped short (failed, aborted, superseded, rolled back).
+// The store backs itself up when a release ends.
+func (s State) Ended() bool {
+	switch s {
+	case Live, Failed, Aborted, Superseded, RolledBack:
+		return true
+	}
+	return false
+}

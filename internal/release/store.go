@@ -58,12 +58,17 @@ type Store struct {
 	read *sql.DB
 	// now is the clock; tests may replace it before use, never after.
 	now func() time.Time
+	// backups is nil until EnableBackups; set once before use.
+	backups *backups
+	// retention bounds the audit log; set by SetAuditRetention before use.
+	retention AuditRetention
 }
 
 // Open opens (creating if needed) the store at path: the directory with
 // mode 0700 and the file with 0600, since the audit log says who did what.
 // It enables WAL, foreign keys, a busy timeout, synchronous=FULL, and
-// migrates the schema. Close the Store when done.
+// migrates the schema. A file that fails SQLite's quick_check, or is not
+// a database, gives an error matching ErrCorrupt. Close the Store when done.
 //
 // Why synchronous=FULL with WAL: NORMAL is safe against a process crash
 // but can lose the last commits on power loss or a kernel panic. A deploy
@@ -113,7 +118,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 func (s *Store) init(ctx context.Context, busyPragma string) error {
 	var mode string
 	if err := s.write.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		return fmt.Errorf("read journal mode: %w", err)
+		return fmt.Errorf("read journal mode: %w", corruptOr(err))
+	}
+	if err := checkIntegrity(ctx, s.write); err != nil {
+		return err
 	}
 	if !strings.EqualFold(mode, "wal") {
 		// Without WAL readers and the writer block each other; refuse
@@ -121,7 +129,7 @@ func (s *Store) init(ctx context.Context, busyPragma string) error {
 		return fmt.Errorf("journal mode is %q, want wal (is the file on a local filesystem?)", mode)
 	}
 	if err := migrate(ctx, s.write); err != nil {
-		return err
+		return corruptOr(err)
 	}
 	read, err := sql.Open("sqlite", s.path+"?"+busyPragma+"&_pragma=foreign_keys(1)&_pragma=query_only(1)")
 	if err != nil {
@@ -142,6 +150,7 @@ func (s *Store) Path() string { return s.path }
 // Close closes both pools. The last connection to close checkpoints the WAL
 // into the main file. Calls after the first are harmless.
 func (s *Store) Close() error {
+	s.closeBackups()
 	var errs []error
 	if s.read != nil {
 		if err := s.read.Close(); err != nil {

@@ -3,10 +3,10 @@ package release
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +40,7 @@ func TestOpenCreatesPrivateWALDatabase(t *testing.T) {
 		{s.write, "synchronous", "2"}, // FULL
 		{s.write, "foreign_keys", "1"},
 		{s.write, "busy_timeout", "10000"},
-		{s.write, "user_version", fmt.Sprint(len(migrations))},
+		{s.write, "user_version", strconv.Itoa(len(migrations))},
 		{s.read, "foreign_keys", "1"},
 		{s.read, "query_only", "1"},
 	}

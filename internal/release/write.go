@@ -174,6 +174,7 @@ func getTx(ctx context.Context, tx *sql.Tx, id int64) (*Release, error) {
 // Promote, which swaps them atomically. ID, Service, Version, Kind, Source
 // and CreatedAt are immutable; LiveAt is managed by the store.
 func (s *Store) UpdateRelease(ctx context.Context, id int64, fn func(*Release) error) error {
+	ended := false
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		old, err := getTx(ctx, tx, id)
 		if err != nil {
@@ -187,10 +188,14 @@ func (s *Store) UpdateRelease(ctx context.Context, id int64, fn func(*Release) e
 			return err
 		}
 		r.LiveAt = old.LiveAt
+		ended = r.State != old.State && r.State.Ended()
 		return s.save(ctx, tx, old.State, &r)
 	})
 	if err != nil {
 		return fmt.Errorf("update release %d: %w", id, err)
+	}
+	if ended {
+		s.finished(id)
 	}
 	return nil
 }
@@ -278,6 +283,7 @@ func (s *Store) Promote(ctx context.Context, id int64, demoteTo State) (demoted 
 	if err != nil {
 		return 0, fmt.Errorf("promote release %d: %w", id, err)
 	}
+	s.finished(id)
 	return demoted, nil
 }
 

@@ -112,8 +112,9 @@ type Runtime interface {
 	// Instance whose Done is already closed when it exists but is stopped.
 	Adopt(ctx context.Context, id string) (Instance, error)
 	// List returns the IDs of every instance of this service the runtime can
-	// discover on its own (Docker: by label), running or not. Runtimes that
-	// cannot discover instances without the engine's records return nil.
+	// discover on its own (Docker: by label and owner; processes: by their
+	// record files, running ones only), without the engine's database.
+	// Runtimes that cannot discover instances return nil.
 	List(ctx context.Context) ([]string, error)
 	// RunHook runs argv to completion in a one-off instance of version (a
 	// migration), with the service's env, streaming output to out. A non-zero

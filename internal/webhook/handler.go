@@ -47,6 +47,10 @@ type Options struct {
 	EnqueueTimeout time.Duration
 	// MaxReplayEntries bounds the generic replay cache; default 10000.
 	MaxReplayEntries int
+	// Replay, when set, keeps the generic replay window durably (the
+	// daemon's database) instead of in memory, so a captured request is
+	// still refused after a restart. Errors refuse the request (503).
+	Replay ReplayStore
 	// Now is the clock; nil means time.Now. Tests pin it.
 	Now func() time.Time
 }
@@ -252,7 +256,16 @@ func (h *Handler) generic(c *call, name string) {
 	}
 	// The signature stays acceptable until sent+Window; remember it as
 	// long, keyed by its canonical form.
-	delivery = h.replay.claim(expected, delivery, now, sent.Add(h.opts.Window+time.Second))
+	if h.opts.Replay != nil {
+		claimed, err := h.opts.Replay.ClaimReplay(c.r.Context(), expected, delivery, sent.Add(h.opts.Window+time.Second))
+		if err != nil {
+			c.reject(http.StatusServiceUnavailable, "replay check failed", err.Error())
+			return
+		}
+		delivery = claimed
+	} else {
+		delivery = h.replay.claim(expected, delivery, now, sent.Add(h.opts.Window+time.Second))
+	}
 	c.e.DeliveryID = delivery
 	req, err := ParseGeneric(body, svc)
 	if err != nil {

@@ -1,9 +1,18 @@
 package webhook
 
 import (
+	"context"
 	"sync"
 	"time"
 )
+
+// ReplayStore keeps the generic replay window durably. ClaimReplay
+// returns the delivery id sig was first accepted under while that claim
+// has not expired, else records deliveryID for sig until expires and
+// returns it. Implemented by the daemon's release store.
+type ReplayStore interface {
+	ClaimReplay(ctx context.Context, sig, deliveryID string, expires time.Time) (string, error)
+}
 
 // replayCache remembers, for generic requests, which delivery id each
 // signature was first accepted under, until its timestamp leaves the

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,6 +26,10 @@ type PullPolicy string
 
 // The pull policies.
 const (
+	// PullAuto (the default) is PullAlways for a tag listed in
+	// Config.MutableTags ("latest" unless configured) and PullMissing for
+	// every other tag and for digests.
+	PullAuto PullPolicy = "auto"
 	// PullMissing pulls only when the image is not present locally: tags
 	// are treated as immutable, so a present tag is never fetched again.
 	PullMissing PullPolicy = "missing"
@@ -47,6 +52,10 @@ type Config struct {
 	// Service names the service; it is part of container names and labels.
 	// Required.
 	Service string
+	// Owner is the owner ID of the daemon's state directory
+	// (statedir.Owner), set on every container as LabelOwner. The runtime
+	// lists, adopts and removes only containers carrying it. Required.
+	Owner string
 	// Image is the repository without tag or digest, e.g. "ghcr.io/acme/web".
 	// The version is appended as ":<tag>" or "@<digest>". Required.
 	Image string
@@ -98,9 +107,24 @@ type Config struct {
 	// credentials. Default $DOCKER_CONFIG/config.json, else
 	// ~/.docker/config.json. Credential helpers (credsStore) are not run.
 	DockerConfig string
-	// PullPolicy is when Prepare pulls: "missing" (default), "always" or
-	// "never".
+	// PullPolicy is when Prepare pulls: "auto" (default), "missing",
+	// "always" or "never".
 	PullPolicy PullPolicy
+	// MutableTags are the tags a registry push moves (pulled on every
+	// deploy under PullAuto). Default ["latest"].
+	MutableTags []string
+}
+
+// pullPolicy is the policy for one version: the configured one, or under
+// PullAuto, always for a mutable tag and missing otherwise.
+func (c Config) pullPolicy(version string) PullPolicy {
+	if c.PullPolicy != PullAuto {
+		return c.PullPolicy
+	}
+	if slices.Contains(c.MutableTags, version) {
+		return PullAlways
+	}
+	return PullMissing
 }
 
 // dockerEnvFile exists in every container Docker starts; hotswap uses it to
@@ -115,6 +139,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if sanitize(c.Service) != c.Service {
 		return c, fmt.Errorf("docker runtime %s: service name may contain only letters, digits, '.', '_' and '-'", c.Service)
+	}
+	if c.Owner == "" {
+		return c, fmt.Errorf("docker runtime %s: owner is required (the state directory's owner ID)", c.Service)
 	}
 	if c.Image == "" {
 		return c, fmt.Errorf("docker runtime %s: image is required", c.Service)
@@ -162,10 +189,13 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	switch c.PullPolicy {
 	case "":
-		c.PullPolicy = PullMissing
-	case PullMissing, PullAlways, PullNever:
+		c.PullPolicy = PullAuto
+	case PullAuto, PullMissing, PullAlways, PullNever:
 	default:
-		return c, fmt.Errorf("docker runtime %s: pull policy %q: want missing, always or never", c.Service, c.PullPolicy)
+		return c, fmt.Errorf("docker runtime %s: pull policy %q: want auto, missing, always or never", c.Service, c.PullPolicy)
+	}
+	if c.MutableTags == nil {
+		c.MutableTags = []string{"latest"}
 	}
 	for _, v := range c.Volumes {
 		if err := checkVolume(v); err != nil {

@@ -49,7 +49,7 @@ func newFixture(t *testing.T, repo string, versions ...string) *fixture {
 func (f *fixture) runtime(t *testing.T, edit func(*Config)) *Runtime {
 	t.Helper()
 	svc := "t" + randomID()
-	cfg := Config{Service: svc, Image: f.repo, Network: f.network, Reach: ReachHost, StopGrace: 5 * time.Second}
+	cfg := Config{Service: svc, Owner: "hs-" + randomID() + randomID(), Image: f.repo, Network: f.network, Reach: ReachHost, StopGrace: 5 * time.Second}
 	if edit != nil {
 		edit(&cfg)
 	}

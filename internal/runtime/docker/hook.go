@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -99,6 +101,7 @@ func (r *Runtime) hookLabels(version string) map[string]string {
 		l[k] = v
 	}
 	l[LabelManaged] = "true"
+	l[LabelOwner] = r.cfg.Owner
 	l[LabelHook] = r.cfg.Service
 	l[LabelVersion] = version
 	return l
@@ -110,4 +113,30 @@ func (r *Runtime) hookName(version string) string {
 	var b [4]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
 	return "hotswap-" + r.cfg.Service + "-hook-" + versionSlug(version) + "-" + hex.EncodeToString(b[:])
+}
+
+// RemoveOrphanHooks removes this service's hook containers created by this
+// state directory's daemon, and returns their names. A hook container lives
+// only as long as the RunHook that created it, so at daemon start (with the
+// state directory locked, before any deploy) every one left is an orphan:
+// its daemon was killed during the hook.
+func (r *Runtime) RemoveOrphanHooks(ctx context.Context) ([]string, error) {
+	res, err := r.cli.ContainerList(ctx, client.ContainerListOptions{All: true,
+		Filters: r.ownFilter(LabelHook + "=" + r.cfg.Service)})
+	if err != nil {
+		return nil, fmt.Errorf("list hook containers of %s: %w", r.cfg.Service, err)
+	}
+	var removed []string
+	for _, c := range res.Items {
+		_, err := r.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			return removed, fmt.Errorf("remove hook container %s: %w", short(c.ID), err)
+		}
+		name := short(c.ID)
+		if len(c.Names) > 0 {
+			name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		removed = append(removed, name)
+	}
+	return removed, nil
 }

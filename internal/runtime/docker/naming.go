@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/moby/moby/client"
 )
 
 // Labels hotswap sets on what it creates. Everything is found again by
@@ -19,6 +21,10 @@ const (
 	LabelRelease = "io.hotswap.release" // the release ID it was created for
 	LabelSpec    = "io.hotswap.spec"    // hash of the settings it was created with
 	LabelHook    = "io.hotswap.hook"    // the service, on one-off hook containers
+	// LabelOwner is the owner ID of the state directory whose daemon created
+	// the container (statedir.Owner). Two daemons on one host may run
+	// services of the same name; each touches only containers with its own.
+	LabelOwner = "io.hotswap.owner"
 )
 
 var (
@@ -74,6 +80,7 @@ func (r *Runtime) labels(version string, release int64, spec string) map[string]
 		l[k] = v
 	}
 	l[LabelManaged] = "true"
+	l[LabelOwner] = r.cfg.Owner
 	l[LabelService] = r.cfg.Service
 	l[LabelVersion] = version
 	l[LabelRelease] = strconv.FormatInt(release, 10)
@@ -82,7 +89,8 @@ func (r *Runtime) labels(version string, release int64, spec string) map[string]
 }
 
 // specHash fingerprints everything that shapes a container of version
-// except its release ID, so Start reuses a stopped container only when it
+// (ref includes the image ID the reference resolved to) except its
+// release ID, so Start reuses a stopped container only when it
 // would create an identical one (same env, limits, mounts, command…).
 func (r *Runtime) specHash(ref string, env []string) string {
 	c := r.cfg
@@ -104,4 +112,12 @@ func (r *Runtime) specHash(ref string, env []string) string {
 	b, _ := json.Marshal(fp) // plain data: cannot fail
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
+}
+
+// ownFilter selects this runtime's containers: managed by hotswap, created
+// by this state directory's daemon, of this service (instances), plus the
+// extra label conditions given.
+func (r *Runtime) ownFilter(extra ...string) client.Filters {
+	return make(client.Filters).Add("label",
+		append([]string{LabelManaged + "=true", LabelOwner + "=" + r.cfg.Owner}, extra...)...)
 }

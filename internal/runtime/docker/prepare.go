@@ -13,7 +13,8 @@ import (
 )
 
 // Prepare makes sure version's image is present: a local image is used as
-// is (PullMissing), otherwise it is pulled with the service's credentials,
+// is (PullMissing), a mutable tag is pulled every time (PullAlways, see
+// Config.pullPolicy), otherwise it is pulled with the service's credentials,
 // with progress written to out as readable lines. When the image can be
 // neither found nor pulled, the error wraps runtime.ErrArtifactMissing and
 // names the exact reference and the reason (not found, unauthorized,
@@ -26,7 +27,8 @@ func (r *Runtime) Prepare(ctx context.Context, version string, out io.Writer) (r
 	if err != nil {
 		return runtime.Artifact{}, fmt.Errorf("prepare %s: %w", version, err)
 	}
-	if r.cfg.PullPolicy != PullAlways {
+	policy := r.cfg.pullPolicy(version)
+	if policy != PullAlways {
 		art, err := r.inspectImage(ctx, ref)
 		if err == nil {
 			return art, nil
@@ -34,12 +36,12 @@ func (r *Runtime) Prepare(ctx context.Context, version string, out io.Writer) (r
 		if !cerrdefs.IsNotFound(err) {
 			return runtime.Artifact{}, fmt.Errorf("prepare %s: inspect image %s: %w", version, ref, err)
 		}
-		if r.cfg.PullPolicy == PullNever {
+		if policy == PullNever {
 			return runtime.Artifact{}, fmt.Errorf("prepare %s: image %s: %w: not present locally and the pull policy is never", version, ref, runtime.ErrArtifactMissing)
 		}
 	}
 	if perr := r.pull(ctx, ref, out); perr != nil {
-		if r.cfg.PullPolicy == PullAlways && ctx.Err() == nil {
+		if policy == PullAlways && ctx.Err() == nil {
 			if art, err := r.inspectImage(ctx, ref); err == nil {
 				fmt.Fprintf(out, "pull failed, using the local image %s: %v\n", ref, perr)
 				r.log.Warn("pull failed; using the local image", "ref", ref, "err", perr)

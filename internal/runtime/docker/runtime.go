@@ -87,7 +87,17 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.Spec) (runtime.Instanc
 	if err := r.ensureNetwork(ctx); err != nil {
 		return nil, fmt.Errorf("start %s: %w", spec.Version, err)
 	}
-	hash := r.specHash(ref, forHash)
+	// The image the tag points at now is part of the settings: after a
+	// push moved the tag, a stopped container of the old image is not
+	// reused (it would bring the old code back).
+	img, err := r.cli.ImageInspect(ctx, ref)
+	if cerrdefs.IsNotFound(err) {
+		return nil, fmt.Errorf("start %s: image %s: %w (run Prepare first)", spec.Version, ref, runtime.ErrArtifactMissing)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start %s: inspect image %s: %w", spec.Version, ref, err)
+	}
+	hash := r.specHash(ref+"|"+img.ID, forHash)
 	if inst, err := r.restart(ctx, spec.Version, hash); inst != nil || err != nil {
 		return inst, err
 	}
@@ -131,8 +141,7 @@ func (r *Runtime) restart(ctx context.Context, version, hash string) (runtime.In
 // findStopped returns the newest stopped container of version created with
 // settings hash, or "".
 func (r *Runtime) findStopped(ctx context.Context, version, hash string) (string, error) {
-	f := make(client.Filters).
-		Add("label", LabelService+"="+r.cfg.Service, LabelVersion+"="+version, LabelSpec+"="+hash).
+	f := r.ownFilter(LabelService+"="+r.cfg.Service, LabelVersion+"="+version, LabelSpec+"="+hash).
 		Add("status", "exited", "created")
 	res, err := r.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
@@ -313,6 +322,12 @@ func (r *Runtime) Adopt(ctx context.Context, id string) (runtime.Instance, error
 	if c.Config == nil || c.Config.Labels[LabelService] != r.cfg.Service {
 		return nil, fmt.Errorf("adopt %s: not a container of service %s: %w", short(id), r.cfg.Service, runtime.ErrNotFound)
 	}
+	// A container of another state directory's daemon is never ours, even
+	// with the same service name. One without an owner label predates
+	// owner labels; it is adopted only by the ID our own record holds.
+	if o, ok := c.Config.Labels[LabelOwner]; ok && o != r.cfg.Owner {
+		return nil, fmt.Errorf("adopt %s: container belongs to another hotswap daemon (owner %s): %w", short(id), o, runtime.ErrNotFound)
+	}
 	version := c.Config.Labels[LabelVersion]
 	if c.State == nil || !c.State.Running {
 		return r.stoppedInstance(c.ID, version, c.State), nil
@@ -326,12 +341,12 @@ func (r *Runtime) Adopt(ctx context.Context, id string) (runtime.Instance, error
 	return r.newInstance(c.ID, version, addr, wctx, cancel, wait), nil
 }
 
-// List returns the IDs of this service's containers in any state (hook
-// containers excluded).
+// List returns the IDs of this service's containers in any state that this
+// state directory's daemon created (owner label), hook containers excluded.
 func (r *Runtime) List(ctx context.Context) ([]string, error) {
 	res, err := r.cli.ContainerList(ctx, client.ContainerListOptions{
 		All:     true,
-		Filters: make(client.Filters).Add("label", LabelService+"="+r.cfg.Service, LabelManaged+"=true"),
+		Filters: r.ownFilter(LabelService + "=" + r.cfg.Service),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list containers of %s: %w", r.cfg.Service, err)

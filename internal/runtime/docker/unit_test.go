@@ -27,26 +27,28 @@ func TestConfigDefaults(t *testing.T) {
 		check     func(Config) bool
 		wantErr   string
 	}{
-		{"defaults on the host", Config{Service: "web", Image: "ghcr.io/acme/web"}, filepath.Join(dir, "absent"),
+		{"defaults on the host", Config{Owner: "hs-test", Service: "web", Image: "ghcr.io/acme/web"}, filepath.Join(dir, "absent"),
 			func(c Config) bool {
 				return c.Port == 3000 && c.StopSignal == "SIGTERM" && c.StopGrace == 10*time.Second &&
-					c.Network == "hotswap" && c.Reach == ReachHost && c.PullPolicy == PullMissing
+					c.Network == "hotswap" && c.Reach == ReachHost && c.PullPolicy == PullAuto &&
+					c.pullPolicy("latest") == PullAlways && c.pullPolicy("v1") == PullMissing
 			}, ""},
-		{"auto inside a container", Config{Service: "web", Image: "web"}, inContainer,
+		{"auto inside a container", Config{Owner: "hs-test", Service: "web", Image: "web"}, inContainer,
 			func(c Config) bool { return c.Reach == ReachNetwork }, ""},
-		{"explicit host inside a container", Config{Service: "web", Image: "web", Reach: ReachHost}, inContainer,
+		{"explicit host inside a container", Config{Owner: "hs-test", Service: "web", Image: "web", Reach: ReachHost}, inContainer,
 			func(c Config) bool { return c.Reach == ReachHost }, ""},
-		{"no service", Config{Image: "web"}, "", nil, "service name is required"},
-		{"bad service", Config{Service: "my web", Image: "web"}, "", nil, "service name may contain only"},
-		{"no image", Config{Service: "web"}, "", nil, "image is required"},
-		{"image with tag", Config{Service: "web", Image: "web:v1"}, "", nil, "must not carry a tag"},
-		{"image with digest", Config{Service: "web", Image: "web@sha256:" + strings.Repeat("a", 64)}, "", nil, "must not carry a digest"},
-		{"bad reach", Config{Service: "web", Image: "web", Reach: "bridge"}, "", nil, `reach "bridge"`},
-		{"bad pull policy", Config{Service: "web", Image: "web", PullPolicy: "sometimes"}, "", nil, `pull policy "sometimes"`},
-		{"bad port", Config{Service: "web", Image: "web", Port: 70000}, "", nil, "port 70000"},
-		{"relative volume target", Config{Service: "web", Image: "web", Volumes: []string{"data:data"}}, "", nil, "not absolute"},
-		{"bad volume mode", Config{Service: "web", Image: "web", Volumes: []string{"/a:/b:rx"}}, "", nil, `mode "rx"`},
-		{"good volumes", Config{Service: "web", Image: "web", Volumes: []string{"data:/data", "/etc/app:/config:ro"}}, "",
+		{"no owner", Config{Service: "web", Image: "web"}, "", nil, "owner is required"},
+		{"no service", Config{Owner: "hs-test", Image: "web"}, "", nil, "service name is required"},
+		{"bad service", Config{Owner: "hs-test", Service: "my web", Image: "web"}, "", nil, "service name may contain only"},
+		{"no image", Config{Owner: "hs-test", Service: "web"}, "", nil, "image is required"},
+		{"image with tag", Config{Owner: "hs-test", Service: "web", Image: "web:v1"}, "", nil, "must not carry a tag"},
+		{"image with digest", Config{Owner: "hs-test", Service: "web", Image: "web@sha256:" + strings.Repeat("a", 64)}, "", nil, "must not carry a digest"},
+		{"bad reach", Config{Owner: "hs-test", Service: "web", Image: "web", Reach: "bridge"}, "", nil, `reach "bridge"`},
+		{"bad pull policy", Config{Owner: "hs-test", Service: "web", Image: "web", PullPolicy: "sometimes"}, "", nil, `pull policy "sometimes"`},
+		{"bad port", Config{Owner: "hs-test", Service: "web", Image: "web", Port: 70000}, "", nil, "port 70000"},
+		{"relative volume target", Config{Owner: "hs-test", Service: "web", Image: "web", Volumes: []string{"data:data"}}, "", nil, "not absolute"},
+		{"bad volume mode", Config{Owner: "hs-test", Service: "web", Image: "web", Volumes: []string{"/a:/b:rx"}}, "", nil, `mode "rx"`},
+		{"good volumes", Config{Owner: "hs-test", Service: "web", Image: "web", Volumes: []string{"data:/data", "/etc/app:/config:ro"}}, "",
 			func(c Config) bool { return len(c.Volumes) == 2 }, ""},
 	}
 	for _, tc := range tests {

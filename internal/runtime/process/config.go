@@ -50,6 +50,14 @@ type Config struct {
 	// needed). Output goes straight to a file, not through the daemon, so
 	// an app keeps running and logging while the daemon restarts. Required.
 	LogDir string
+
+	// LogMaxSize is the size in bytes past which an instance's output file
+	// is rotated (copied to <file>.1, older copies shifted, then truncated;
+	// checked every 5s). Default 50 MiB; negative disables rotation.
+	LogMaxSize int64
+
+	// LogKeep is how many rotated copies are kept. Default 3.
+	LogKeep int
 }
 
 // placeholderRE matches what looks like a placeholder, so that typos such
@@ -69,6 +77,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Host == "" {
 		c.Host = "127.0.0.1"
+	}
+	if c.LogMaxSize == 0 {
+		c.LogMaxSize = DefaultLogMaxSize
+	}
+	if c.LogKeep == 0 {
+		c.LogKeep = DefaultLogKeep
 	}
 	var errs []error
 	if c.Service == "" {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -200,6 +201,12 @@ func (i *instance) Remove(ctx context.Context) error {
 	}
 	if err := os.Remove(i.ident.Log); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove %s: delete output: %w", i, err)
+	}
+	if err := removeRecord(i.ident.Log); err != nil {
+		return fmt.Errorf("remove %s: delete record: %w", i, err)
+	}
+	for n := 1; n <= i.rt.cfg.LogKeep; n++ { // rotated copies
+		_ = os.Remove(i.ident.Log + "." + strconv.Itoa(n))
 	}
 	return nil
 }

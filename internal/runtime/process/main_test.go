@@ -84,6 +84,7 @@ func buildSampleApp(dir string) (string, error) {
 //	                   "ready child=<pid>", run forever (or exit 0 at once)
 //	ignore-term-child  ignore SIGTERM, print "ready", run forever
 //	env wait|exit      print args, cwd and env, then wait for SIGTERM or exit 0
+//	spam               print 100-byte lines every 100µs until killed
 func helper(mode string, args []string) int {
 	switch mode {
 	case "exit":
@@ -125,6 +126,12 @@ func helper(mode string, args []string) int {
 			// once its parent, the reader of its stdout, is gone.
 		}
 		return 0
+	case "spam":
+		// Writes numbered 100-byte lines until killed.
+		for i := 0; ; i++ {
+			fmt.Printf("line %08d %s\n", i, strings.Repeat("x", 85))
+			time.Sleep(100 * time.Microsecond)
+		}
 	case "env":
 		c := make(chan os.Signal, 1)
 		signal.Notify(c, syscall.SIGTERM)
@@ -197,6 +204,7 @@ func TestConformance(t *testing.T) {
 		HookFailCode:   2,
 		HookFailOutput: "flag provided but not defined",
 		HookSlow:       []string{"./app", "--no-listen"},
+		Lists:          true,
 		Timeout:        10 * time.Second,
 	})
 }

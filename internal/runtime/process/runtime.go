@@ -6,7 +6,8 @@
 // daemon restart), with its output going straight to a file under LogDir.
 // Everything needed to find it again after a daemon restart — pid, process
 // start time, boot ID, address, version, log file — is encoded in its ID,
-// so this package keeps no state of its own on disk.
+// and a small record file beside the output (see List) lets the instances
+// be found even without the engine's database.
 package process
 
 import (
@@ -70,12 +71,17 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Runtime{
+	r := &Runtime{
 		cfg:      cfg,
 		log:      log.With("runtime", "process", "service", cfg.Service),
 		closing:  make(chan struct{}),
 		children: make(map[string]*instance),
-	}, nil
+	}
+	if cfg.LogMaxSize > 0 {
+		r.wg.Add(1)
+		go r.rotateLoop()
+	}
+	return r, nil
 }
 
 // Close stops watching adopted processes and waits for those watchers. It
@@ -127,6 +133,15 @@ func (r *Runtime) Start(ctx context.Context, spec hsruntime.Spec) (hsruntime.Ins
 	if err != nil {
 		return nil, fmt.Errorf("start %s: output file: %w", spec.Version, err)
 	}
+	// The app gets the file in append mode, so that rotation can truncate
+	// it under the app without leaving a hole (see rotateIfLarge).
+	appendf, err := os.OpenFile(logf.Name(), os.O_WRONLY|os.O_APPEND, 0)
+	logf.Close()
+	if err != nil {
+		os.Remove(logf.Name())
+		return nil, fmt.Errorf("start %s: output file: %w", spec.Version, err)
+	}
+	logf = appendf
 	cmd := &exec.Cmd{
 		Path:   path,
 		Args:   argv,
@@ -165,6 +180,12 @@ func (r *Runtime) Start(ctx context.Context, spec hsruntime.Spec) (hsruntime.Ins
 		Addr:    net.JoinHostPort(r.cfg.Host, strconv.Itoa(port)),
 		Log:     logf.Name(),
 	}, true)
+	if err := writeRecord(logf.Name(), inst.id); err != nil {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		os.Remove(logf.Name())
+		return nil, fmt.Errorf("start %s: instance record: %w", spec.Version, err)
+	}
 	r.mu.Lock()
 	r.children[inst.id] = inst
 	r.mu.Unlock()
@@ -216,10 +237,6 @@ func (r *Runtime) Adopt(ctx context.Context, id string) (hsruntime.Instance, err
 	r.log.Info("instance adopted", "version", ident.Version, "pid", ident.Pid, "addr", ident.Addr)
 	return inst, nil
 }
-
-// List returns nil: a process carries no label hotswap could search for, so
-// only the engine's records (the IDs it stored) know the instances.
-func (r *Runtime) List(ctx context.Context) ([]string, error) { return nil, nil }
 
 // RunHook runs argv (placeholders substituted, {port} is 0) in Dir with the
 // service's environment, in a process group of its own, streaming stdout

@@ -76,10 +76,18 @@ func basicAuth(next http.Handler, user, pass string) http.Handler {
 // removes it (RemoveImage).
 func Push(t testing.TB, host, repo, tag string) {
 	t.Helper()
+	PushAs(t, host, repo, tag, tag)
+}
+
+// PushAs is Push of an image that reports version (not tag) as its
+// version: pushing "latest" with a new version moves the tag to new
+// content, as a CI pipeline's push does.
+func PushAs(t testing.TB, host, repo, tag, version string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	ref := host + "/" + repo + ":" + tag
-	img, err := SampleImage(ctx, ref, []string{"--version", tag})
+	img, err := SampleImage(ctx, ref, []string{"--version", version})
 	if err != nil {
 		t.Fatal(err)
 	}
