@@ -95,6 +95,7 @@ func TestScriptedRuntimeConformance(t *testing.T) {
 		New: func(t *testing.T) rt.Runtime {
 			return newScripted(t, "conf-"+strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())))
 		},
+		Lists:          true, // the process runtime finds its instances by their records
 		MissingVersion: "v0-missing",
 		HookOK:         []string{"/bin/echo", "hook ok"},
 		HookOKOutput:   "hook ok",
