@@ -93,6 +93,10 @@ type Proxy struct {
 	// backend may take to start answering a request before the client gets
 	// a 504. Streaming bodies are not limited by it. Default 60s.
 	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout"`
+
+	// TLS (proxy.tls) adds an HTTPS listener (HTTP/1.1 and HTTP/2, HTTP/3
+	// optionally) serving the same services. Omit for HTTP only.
+	TLS *TLS `yaml:"tls"`
 }
 
 // Control configures the control API used by the CLI, CI and monitoring.

@@ -161,7 +161,7 @@ func TestDefaults(t *testing.T) {
 		got, want any
 	}{
 		{"state_dir", c.StateDir, "/var/lib/hotswap"},
-		{"proxy", c.Proxy, Proxy{":8080", "/_hotswap/up", 10 * time.Second, 120 * time.Second, 60 * time.Second}},
+		{"proxy", c.Proxy, Proxy{":8080", "/_hotswap/up", 10 * time.Second, 120 * time.Second, 60 * time.Second, nil}},
 		{"control.socket", c.Control.Socket, "/var/lib/hotswap/hotswap.sock"},
 		{"control.metrics", c.Control.Metrics, true},
 		{"webhooks.max_body", c.Webhooks.MaxBody, ByteSize(1 << 20)},

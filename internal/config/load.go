@@ -86,6 +86,9 @@ func (c *Config) resolvePaths(baseDir string) {
 		c.Control.Socket = filepath.Join(c.StateDir, DefaultSocketName)
 	}
 	c.Control.Socket = abs(c.Control.Socket)
+	if c.Proxy.TLS != nil {
+		c.Proxy.TLS.resolvePaths(abs)
+	}
 	for i := range c.Services {
 		s := &c.Services[i]
 		if s.Process != nil {
