@@ -196,8 +196,10 @@ const (
 	NotifyWebhook NotifyKind = "webhook" // plain JSON POST
 )
 
-// NotifyEvents are the deploy events a notification can subscribe to.
-var NotifyEvents = []string{"started", "succeeded", "failed", "rolled_back"}
+// NotifyEvents are the events a notification can subscribe to: the
+// deploy events, and "certificate" for an HTTPS certificate that needs a
+// person (renewal overdue, expiring or unloadable file).
+var NotifyEvents = []string{"started", "succeeded", "failed", "rolled_back", "certificate"}
 
 // Notify is one place deploy events are announced.
 type Notify struct {
@@ -209,7 +211,7 @@ type Notify struct {
 	URL Secret `yaml:"url,secret"`
 
 	// Events (events) selects which events are sent, from started,
-	// succeeded, failed, rolled_back. Default: all of them.
+	// succeeded, failed, rolled_back, certificate. Default: all of them.
 	Events []string `yaml:"events"`
 }
 

@@ -44,6 +44,7 @@ type Daemon struct {
 	proxy  *proxy.Proxy
 	engine *deploy.Engine
 	api    *api.Server
+	tls    *tlsState // nil without proxy.tls
 	closer []func() error // resources to release on Close, in reverse order
 	// versions holds each service's compiled version rule, built once by
 	// buildServices and shared with the webhook endpoints.
@@ -89,6 +90,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		d.closeResources()
 		return nil, err
 	}
+	if err := d.buildTLS(certificateAlerts(notifier)); err != nil {
+		d.closeResources()
+		return nil, err
+	}
 	d.engine, err = deploy.New(deploy.Options{Store: st, Proxy: d.proxy, Log: d.log, StopOnClose: opts.StopOnClose,
 		Notifier: notifier}, specs)
 	if err != nil {
@@ -122,10 +127,13 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.serve(pln, d.proxy, d.cfg.Proxy.ReadHeaderTimeout, d.cfg.Proxy.IdleTimeout)
+	d.serve(pln, d.plainHandler(), d.cfg.Proxy.ReadHeaderTimeout, d.cfg.Proxy.IdleTimeout)
 	d.mu.Lock()
 	d.proxyLn = pln
 	d.mu.Unlock()
+	if err := d.startTLS(); err != nil {
+		return err
+	}
 
 	sln, err := listenSocket(d.cfg.Control.Socket)
 	if err != nil {
@@ -220,6 +228,7 @@ func (d *Daemon) Close(ctx context.Context) error {
 			}
 		}()
 	}
+	d.closeTLS(ctx)
 	wg.Wait()
 	d.wg.Wait()
 	if d.engine != nil {
