@@ -245,7 +245,7 @@ func (m *Manager) acmeHosts() []string {
 	var out []string
 	fs := m.files.Load()
 	for _, h := range m.opts.Hosts() {
-		if !strings.HasPrefix(h, "*") && fs.match(h) == nil && !contains(out, h) {
+		if !strings.HasPrefix(h, "*") && net.ParseIP(h) == nil && fs.match(h) == nil && !contains(out, h) {
 			out = append(out, h)
 		}
 	}
