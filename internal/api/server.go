@@ -47,6 +47,8 @@ type Options struct {
 	Store  *release.Store
 	Tokens []Token
 	Log    *slog.Logger
+	// Certificates reports the HTTPS certificates (nil: none).
+	Certificates func(context.Context) []Certificate
 }
 
 // Server serves the control API. It holds no mutable state of its own.
@@ -55,6 +57,7 @@ type Server struct {
 	store  *release.Store
 	tokens []Token
 	log    *slog.Logger
+	certs  func(context.Context) []Certificate
 }
 
 // NewServer builds the API over an engine and its store.
@@ -62,7 +65,7 @@ func NewServer(o Options) *Server {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	return &Server{engine: o.Engine, store: o.Store, tokens: o.Tokens, log: o.Log}
+	return &Server{engine: o.Engine, store: o.Store, tokens: o.Tokens, log: o.Log, certs: o.Certificates}
 }
 
 type ctxKey int
@@ -126,6 +129,7 @@ func (s *Server) authenticate(header string) (string, bool) {
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", s.status)
+	mux.HandleFunc("GET /v1/certificates", s.certificates)
 	mux.HandleFunc("POST /v1/services/{service}/deploy", s.deploy)
 	mux.HandleFunc("POST /v1/services/{service}/rollback", s.rollback)
 	mux.HandleFunc("POST /v1/services/{service}/promote", s.promote)

@@ -44,7 +44,7 @@ type Daemon struct {
 	proxy  *proxy.Proxy
 	engine *deploy.Engine
 	api    *api.Server
-	tls    *tlsState // nil without proxy.tls
+	tls    *tlsState      // nil without proxy.tls
 	closer []func() error // resources to release on Close, in reverse order
 	// versions holds each service's compiled version rule, built once by
 	// buildServices and shared with the webhook endpoints.
@@ -104,7 +104,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	for _, t := range cfg.Control.Tokens {
 		tokens = append(tokens, api.Token{Name: t.Name, Secret: []byte(t.Token.Value())})
 	}
-	d.api = api.NewServer(api.Options{Engine: d.engine, Store: st, Tokens: tokens, Log: d.log})
+	d.api = api.NewServer(api.Options{Engine: d.engine, Store: st, Tokens: tokens, Log: d.log,
+		Certificates: d.apiCertificates})
 	return d, nil
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/quic-go/quic-go/http3"
 
+	"github.com/hotswap/hotswap/internal/api"
 	"github.com/hotswap/hotswap/internal/certs"
 	"github.com/hotswap/hotswap/internal/config"
 	"github.com/hotswap/hotswap/internal/deploy"
@@ -230,4 +231,14 @@ func certificateAlerts(n deploy.Notifier) func(certs.Alert) {
 		a.n.Notify(notify.Event{Kind: notify.KindCertificate, Reason: al.Problem + ": " + al.Detail,
 			Actor: "hotswap", At: time.Now(), Details: details})
 	}
+}
+
+// apiCertificates is Certificates in the API's wire form.
+func (d *Daemon) apiCertificates(ctx context.Context) []api.Certificate {
+	var out []api.Certificate
+	for _, s := range d.Certificates(ctx) {
+		out = append(out, api.Certificate{Host: s.Host, Source: s.Source, File: s.File, Issuer: s.Issuer,
+			NotBefore: s.NotBefore, NotAfter: s.NotAfter, Problem: s.Problem})
+	}
+	return out
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,14 +30,25 @@ type httpsRig struct {
 	roots *x509.CertPool
 }
 
-// startHTTPS starts a daemon whose proxy.tls block is tlsExtra plus a
-// certificate for web.test and api.test; services are the web service
-// plus extra.
-func startHTTPS(t *testing.T, tlsExtra, webExtra, extra string) *httpsRig {
+// httpsOpts shapes a test daemon with HTTPS.
+type httpsOpts struct {
+	tls      string        // more keys of proxy.tls, indented four spaces
+	web      string        // more keys of the web service, indented four spaces
+	services string        // more services, as list items
+	top      string        // more top-level YAML
+	validity time.Duration // of the file certificate; default 30 days
+}
+
+// startHTTPS starts a daemon whose proxy.tls block holds a certificate
+// file for web.test and api.test; services are the web service and more.
+func startHTTPS(t *testing.T, o httpsOpts) *httpsRig {
 	t.Helper()
 	dir := t.TempDir()
 	ca := certstest.NewCA(t, "https test CA")
-	cert, key, _ := ca.Issue(t, dir, "site", 30*24*time.Hour, "web.test", "api.test")
+	if o.validity == 0 {
+		o.validity = 30 * 24 * time.Hour
+	}
+	cert, key, _ := ca.Issue(t, dir, "site", o.validity, "web.test", "api.test")
 	y := fmt.Sprintf(`state_dir: %q
 proxy:
   listen: 127.0.0.1:0
@@ -45,8 +58,8 @@ proxy:
       - {hosts: [web.test, api.test], cert: %q, key: %q}
 %scontrol:
   socket: %q
-services:
-%s%s%s`, dir, cert, key, tlsExtra, filepath.Join(dir, "hs.sock"), fmt.Sprintf(webService, sampleBin), webExtra, extra)
+%sservices:
+%s%s%s`, dir, cert, key, o.tls, filepath.Join(dir, "hs.sock"), o.top, fmt.Sprintf(webService, sampleBin), o.web, o.services)
 	cfg, err := config.Parse("test.yaml", []byte(y))
 	if err != nil {
 		t.Fatalf("config: %v", err)
@@ -75,7 +88,7 @@ func TestHTTPSZeroDowntimeUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end load test; runs without -short")
 	}
-	r := startHTTPS(t, "", "", "")
+	r := startHTTPS(t, httpsOpts{})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	drain := 8 * time.Second // webService's drain_timeout
@@ -142,7 +155,8 @@ func TestHTTPSZeroDowntimeUnderLoad(t *testing.T) {
 // answers over plain HTTP.
 func TestHTTPSHeadersAndRedirect(t *testing.T) {
 	apiSvc := strings.ReplaceAll(strings.ReplaceAll(fmt.Sprintf(webService, sampleBin), "name: web", "name: api"), "web.test", "api.test")
-	r := startHTTPS(t, "    hsts: 1h\n    acme: {directory_url: \"https://127.0.0.1:1/dir\"}\n", "    redirect_http: true\n", apiSvc)
+	r := startHTTPS(t, httpsOpts{tls: "    hsts: 1h\n    acme: {directory_url: \"https://127.0.0.1:1/dir\"}\n",
+		web: "    redirect_http: true\n", services: apiSvc})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	do(ctx, t, r.c, action{"deploy", "v1", "live", "v1"})
@@ -220,16 +234,16 @@ func TestHTTPSHeadersAndRedirect(t *testing.T) {
 	if _, err := tls.Dial("tcp", r.d.TLSAddr(), r.tlsConf("other.test")); err == nil {
 		t.Error("handshake for a name without a certificate succeeded")
 	}
-	st := r.d.Certificates(ctx)
-	if len(st) < 2 || st[0].Source != "file" || st[0].Issuer == "" {
-		t.Errorf("certificate status = %+v", st)
+	st, err := r.c.Certificates(ctx)
+	if err != nil || len(st) != 2 || st[0].Source != "file" || st[0].Issuer != "hotswap tests https test CA" || st[0].NotAfter.IsZero() {
+		t.Errorf("certificate status = %+v, %v", st, err)
 	}
 }
 
 // TestHTTP3: with http3 on, TCP responses advertise HTTP/3 with Alt-Svc
 // and a QUIC client gets the app's answer through the proxy.
 func TestHTTP3(t *testing.T) {
-	r := startHTTPS(t, "    http3: true\n", "", "")
+	r := startHTTPS(t, httpsOpts{tls: "    http3: true\n"})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	do(ctx, t, r.c, action{"deploy", "v1", "live", "v1"})
@@ -267,5 +281,34 @@ func TestHTTP3(t *testing.T) {
 		if resp.Header.Get("Alt-Svc") != "" {
 			t.Error("Alt-Svc sent over HTTP/3 itself")
 		}
+	}
+}
+
+// TestCertificateAlertNotifies: a certificate file close to expiry is
+// announced to the notification sinks, once.
+func TestCertificateAlertNotifies(t *testing.T) {
+	got := make(chan map[string]any, 10)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev map[string]any
+		json.NewDecoder(r.Body).Decode(&ev)
+		got <- ev
+	}))
+	defer recv.Close()
+	startHTTPS(t, httpsOpts{tls: "    reload_interval: 50ms\n", validity: 3 * 24 * time.Hour,
+		top: fmt.Sprintf("notify:\n  - {kind: webhook, url: %q, events: [certificate]}\n", recv.URL)})
+	select {
+	case ev := <-got:
+		details, _ := ev["details"].(map[string]any)
+		if ev["kind"] != "tls.certificate" || details["host"] != "web.test,api.test" ||
+			!strings.HasPrefix(fmt.Sprint(ev["reason"]), "expires soon") {
+			t.Errorf("notification = %v", ev)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no notification about a certificate expiring in 3 days")
+	}
+	select {
+	case ev := <-got:
+		t.Errorf("told twice: %v", ev)
+	case <-time.After(300 * time.Millisecond): // six more checks
 	}
 }
