@@ -186,14 +186,27 @@ func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 }
 
 // ChallengeHandler answers ACME HTTP-01 challenges
-// (/.well-known/acme-challenge/) for declared hosts on the plain-HTTP
-// listener and passes every other request to next. Without ACME it is next.
+// (/.well-known/acme-challenge/) for the hosts ACME serves, on the
+// plain-HTTP listener, and passes every other request to next, including
+// challenges for other hosts: an app behind a certificate file may answer
+// its own CA's challenges. Without ACME it is next.
 func (m *Manager) ChallengeHandler(next http.Handler) http.Handler {
 	if m.acme == nil {
 		return next
 	}
-	return m.acme.HTTPHandler(next)
+	acmeHandler := m.acme.HTTPHandler(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if IsChallenge(r.URL.Path) && m.policy(r.Context(), r.Host) == nil {
+			acmeHandler.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
+
+// IsChallenge reports the URL path of an ACME HTTP-01 challenge, which
+// must be answered over plain HTTP (never redirected).
+func IsChallenge(path string) bool { return strings.HasPrefix(path, "/.well-known/acme-challenge/") }
 
 // Obtained counts certificates the CA issued to this Manager (first
 // issuance and renewals), for status and tests.

@@ -4,6 +4,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+
+	"github.com/hotswap/hotswap/internal/certs"
 )
 
 // tlsHeaders adds the headers every HTTPS response carries before the
@@ -28,8 +30,9 @@ func (h *tlsHeaders) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // redirectHTTPS answers plain-HTTP requests for services with
 // redirect_http with a redirect to the same URL over HTTPS. The health
-// path passes through (load balancers probe it over HTTP); ACME challenges
-// never get here (the challenge handler is in front).
+// path passes through (load balancers probe it over HTTP), and so do ACME
+// HTTP-01 challenges: hotswap's own are answered in front of this handler,
+// others belong to the app.
 type redirectHTTPS struct {
 	next       http.Handler
 	route      func(host, path string) string // the proxy's lookup
@@ -39,8 +42,10 @@ type redirectHTTPS struct {
 }
 
 func (h *redirectHTTPS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == h.healthPath || !h.services[h.route(r.Host, r.URL.Path)] {
-		h.next.ServeHTTP(w, r)
+	uri := r.URL.RequestURI()
+	if r.URL.Path == h.healthPath || certs.IsChallenge(r.URL.Path) || !strings.HasPrefix(uri, "/") ||
+		!h.services[h.route(r.Host, r.URL.Path)] {
+		h.next.ServeHTTP(w, r) // "*" (OPTIONS) has no HTTPS URL to go to
 		return
 	}
 	host := r.Host
@@ -57,7 +62,7 @@ func (h *redirectHTTPS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		code = http.StatusPermanentRedirect // keeps the method and body
 	}
-	w.Header()["Location"] = []string{"https://" + host + r.URL.RequestURI()}
+	w.Header()["Location"] = []string{"https://" + host + uri}
 	w.Header()["Cache-Control"] = []string{"no-store"}
 	w.WriteHeader(code)
 }
