@@ -150,7 +150,6 @@ http {
     uwsgi_temp_path $NGX/uwsgi;
     scgi_temp_path $NGX/scgi;
     keepalive_requests 1000000;
-    http2_max_requests 1000000;
     upstream backend { server $BACKEND; keepalive 512; keepalive_requests 1000000; }
     server {
         listen 127.0.0.1:$NGX_PORT ssl http2;
@@ -219,7 +218,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 				t0=$(cpu_ticks $pids)
 				read -r rps n errs < <(measure "$p" "$mode" "$c" "$RAW/r$r-$mode-c$c-$p.txt")
 				t1=$(cpu_ticks $pids)
-				cpu=$(awk -v d=$((t1 - t0)) -v n="$n" -v hz="$TICK" 'BEGIN {printf "%.1f", n > 0 ? d / hz * 1e6 / n : 0}')
+				cpu=$(awk -v d=$((t1 - t0)) -v n="$n" -v hz="$TICK" 'BEGIN {printf "%.1f", (n > 0 ? d / hz * 1e6 / n : 0)}')
 				la=$(cut -d' ' -f1 /proc/loadavg)
 				printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$mode" "$c" "$p" "$rps" "$n" "$errs" "$cpu" "$la" >>"$RAW/runs.tsv"
 				log "round $r $mode c=$c $p: $rps req/s, $errs errors, proxy CPU ${cpu}us/req, load $la"
@@ -240,7 +239,7 @@ done
 	awk -F'\t' 'NR > 1 { k = $2 " " $3; rps[k, $4] = $5; cpu[k, $4] = $8; err[k, $4] = $7; la[k] = $9; if (!(k in seen)) { seen[k] = 1; order[++n] = k } }
 		END { for (i = 1; i <= n; i++) { k = order[i]; split(k, a, " ")
 			printf "| %s | %s | %.0f | %.0f | %.2f | %s | %s | %d/%d | %s |\n", a[1], a[2], rps[k, "nginx"], rps[k, "hotswap"],
-				rps[k, "nginx"] > 0 ? rps[k, "hotswap"] / rps[k, "nginx"] : 0, cpu[k, "nginx"], cpu[k, "hotswap"], err[k, "nginx"], err[k, "hotswap"], la[k] } }' "$RAW/runs.tsv"
+				(rps[k, "nginx"] > 0 ? rps[k, "hotswap"] / rps[k, "nginx"] : 0), cpu[k, "nginx"], cpu[k, "hotswap"], err[k, "nginx"], err[k, "hotswap"], la[k] } }' "$RAW/runs.tsv"
 	echo
 	echo "Raw output: $RAW"
 } | tee "$REPORT"
