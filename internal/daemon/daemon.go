@@ -124,7 +124,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 		// start because one app cannot would take every app down with it.
 		d.log.Error("recovery incomplete", "err", err)
 	}
-	pln, err := listenProxy(d.cfg.Proxy.Listen)
+	pln, hln, err := listenPublic(d.cfg.Proxy.Listen, d.httpsAddr())
 	if err != nil {
 		return err
 	}
@@ -132,9 +132,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	d.mu.Lock()
 	d.proxyLn = pln
 	d.mu.Unlock()
-	if err := d.startTLS(); err != nil {
-		return err
-	}
+	d.startTLS(hln)
 
 	sln, err := listenSocket(d.cfg.Control.Socket)
 	if err != nil {

@@ -94,18 +94,21 @@ func (d *Daemon) plainHandler() http.Handler {
 	return d.tls.certs.ChallengeHandler(h)
 }
 
-// startTLS binds the HTTPS listener and serves HTTP/2 and HTTP/1.1 on it
-// (and HTTP/3 on the same UDP port when asked), then starts the
-// certificate checks.
-func (d *Daemon) startTLS() error {
+// httpsAddr is proxy.tls.listen, "" without HTTPS.
+func (d *Daemon) httpsAddr() string {
 	if d.tls == nil {
-		return nil
+		return ""
+	}
+	return d.cfg.Proxy.TLS.Listen
+}
+
+// startTLS serves HTTP/2 and HTTP/1.1 on the HTTPS listener (and HTTP/3 on
+// the same UDP port when asked), then starts the certificate checks.
+func (d *Daemon) startTLS(ln net.Listener) {
+	if d.tls == nil {
+		return
 	}
 	tc := d.cfg.Proxy.TLS
-	ln, err := net.Listen("tcp", tc.Listen)
-	if err != nil {
-		return fmt.Errorf("proxy.tls.listen %s: %w", tc.Listen, err)
-	}
 	minVersion := uint16(tls.VersionTLS12)
 	if tc.MinVersion == "1.3" {
 		minVersion = tls.VersionTLS13
@@ -116,22 +119,11 @@ func (d *Daemon) startTLS() error {
 	if tc.HTTP3 {
 		udp, err := net.ListenPacket("udp", ln.Addr().String())
 		if err != nil {
-			ln.Close()
-			return fmt.Errorf("proxy.tls.http3 on udp %s: %w", ln.Addr(), err)
+			// HTTPS over TCP serves on; browsers use HTTP/3 only when offered.
+			d.log.Error("http/3 not served", "addr", ln.Addr().String(), "err", err)
+		} else {
+			d.serveHTTP3(udp, tlsConf, headers)
 		}
-		h3conf := tlsConf.Clone()
-		h3conf.NextProtos = nil // http3 sets its own
-		d.tls.h3 = &http3.Server{Handler: headers, TLSConfig: http3.ConfigureTLSConfig(h3conf),
-			IdleTimeout: d.cfg.Proxy.IdleTimeout}
-		headers.altSvc = fmt.Sprintf(`h3=":%s"; ma=86400`, portOf(ln.Addr().String()))
-		d.tls.h3wg.Add(1)
-		go func() {
-			defer d.tls.h3wg.Done()
-			if err := d.tls.h3.Serve(udp); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				d.log.Error("serve http/3", "addr", udp.LocalAddr().String(), "err", err)
-			}
-			udp.Close()
-		}()
 	}
 
 	srv := &http.Server{Handler: headers, TLSConfig: tlsConf,
@@ -150,7 +142,24 @@ func (d *Daemon) startTLS() error {
 	}()
 	d.tls.certs.Start()
 	d.log.Info("hotswap serving https", "addr", ln.Addr().String(), "http3", tc.HTTP3)
-	return nil
+}
+
+// serveHTTP3 serves the HTTPS handler over QUIC on udp and advertises it
+// on the TCP responses with Alt-Svc.
+func (d *Daemon) serveHTTP3(udp net.PacketConn, tlsConf *tls.Config, headers *tlsHeaders) {
+	h3conf := tlsConf.Clone()
+	h3conf.NextProtos = nil // http3 sets its own
+	d.tls.h3 = &http3.Server{Handler: headers, TLSConfig: http3.ConfigureTLSConfig(h3conf),
+		IdleTimeout: d.cfg.Proxy.IdleTimeout}
+	headers.altSvc = fmt.Sprintf(`h3=":%s"; ma=86400`, portOf(udp.LocalAddr().String()))
+	d.tls.h3wg.Add(1)
+	go func() {
+		defer d.tls.h3wg.Done()
+		if err := d.tls.h3.Serve(udp); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("serve http/3", "addr", udp.LocalAddr().String(), "err", err)
+		}
+		udp.Close()
+	}()
 }
 
 // closeTLS stops the HTTP/3 server (letting requests finish until ctx

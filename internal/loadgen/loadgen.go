@@ -83,7 +83,7 @@ func Run(ctx context.Context, o Options) Result {
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: o.Workers + o.SlowWorkers + o.Streams + 4,
 		DialContext:     (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		TLSClientConfig: o.TLS, ForceAttemptHTTP2: o.HTTP2}
+		TLSClientConfig: o.TLS.Clone(), ForceAttemptHTTP2: o.HTTP2} // HTTP/2 setup edits its NextProtos
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	c := &counter{versions: map[string]int64{}, failedBy: map[string]int64{}, protos: map[string]int64{}}
