@@ -45,7 +45,13 @@ func TestFull(t *testing.T) {
 	want := &Config{
 		StateDir: "/var/lib/hotswap",
 		Proxy: Proxy{Listen: ":8080", HealthPath: "/_hotswap/up", ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout: 2 * time.Minute, ResponseHeaderTimeout: 30 * time.Second},
+			IdleTimeout: 2 * time.Minute, ResponseHeaderTimeout: 30 * time.Second,
+			TLS: &TLS{Listen: ":8443",
+				ACME: &ACME{DirectoryURL: "https://acme-staging-v02.api.letsencrypt.org/directory", Email: "ops@example.com",
+					CARoots: filepath.Join(dir, "tls/ca.pem"), RenewBefore: 720 * time.Hour},
+				Certificates: []CertFile{{Hosts: []string{"*.internal.example.com"},
+					Cert: filepath.Join(dir, "tls/internal.pem"), Key: filepath.Join(dir, "tls/internal.key")}},
+				ReloadInterval: 30 * time.Second, MinVersion: "1.3", HSTS: 8760 * time.Hour, HSTSIncludeSubdomains: true, HTTP3: true}},
 		Control: Control{
 			Socket: "/run/hotswap.sock",
 			Listen: "127.0.0.1:9090",
@@ -57,7 +63,7 @@ func TestFull(t *testing.T) {
 		},
 		Services: []Service{
 			{
-				Name: "web", Hosts: []string{"example.com", "www.example.com"}, Runtime: RuntimeProcess,
+				Name: "web", Hosts: []string{"example.com", "www.example.com"}, Runtime: RuntimeProcess, RedirectHTTP: true,
 				VersionPattern: `^v\d+\.\d+\.\d+$`,
 				Env:            map[string]string{"PORT": "{port}", "APP_VERSION": "{version}", "WORKERS": "4"},
 				Process: &Process{
