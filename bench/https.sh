@@ -40,20 +40,15 @@ log() { printf '[https-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 WORK="" HS_PID="" NGX_PID="" NGX_CHILDREN="" BACKEND_PID=""
-stop_pid() {
-	local pid=$1 i
-	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-	kill -KILL "$pid" 2>/dev/null || true
-}
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cleanup() {
 	local rc=$?
 	set +e
-	stop_pid "$NGX_PID"
-	for p in $NGX_CHILDREN; do stop_pid "$p"; done
-	stop_pid "$HS_PID"
-	stop_pid "$BACKEND_PID"
+	stop_pid "$NGX_PID" "nginx master"
+	for p in $NGX_CHILDREN; do stop_pid "$p" "nginx worker"; done
+	stop_pid "$HS_PID" "hotswap daemon"
+	stop_pid "$BACKEND_PID" backend
 	[[ -n $WORK && -d $WORK ]] && rm -rf "$WORK"
 	exit "$rc"
 }
@@ -85,14 +80,6 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -su
 	-addext "subjectAltName=DNS:$HOST_HDR,IP:127.0.0.1" -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 chmod 0644 "$WORK/key.pem" # nginx workers run as nobody
 
-free_port() {
-	local p i
-	for ((i = 0; i < 200; i++)); do
-		p=$((20000 + RANDOM % 20000))
-		[[ -z $(ss -Htln "sport = :$p") ]] && { echo "$p"; return; }
-	done
-	die "no free port found"
-}
 wait_https() { # URL SECONDS
 	local deadline=$((SECONDS + $2))
 	until curl -fsSk -o /dev/null --max-time 1 "$1" 2>/dev/null; do
@@ -124,50 +111,23 @@ log "starting hotswap (https on 127.0.0.1:$HS_TLS)"
 "$BIN" serve -c "$WORK/hotswap.yaml" --log-level warn >"$WORK/hotswap.log" 2>&1 &
 HS_PID=$!
 wait_https "https://127.0.0.1:$HS_TLS/_hotswap/up" 30 || { cat "$WORK/hotswap.log" >&2; die "hotswap did not come up"; }
-timeout 60 "$BIN" -c "$WORK/hotswap.yaml" deploy bench v1 >"$WORK/deploy.log" 2>&1 ||
-	{ cat "$WORK/deploy.log" "$WORK/hotswap.log" >&2; die "deploy failed"; }
-BACKEND=$(timeout 10 "$BIN" -c "$WORK/hotswap.yaml" status --json bench |
-	grep -o '"live":{[^}]*"addr":"[^"]*"' | grep -o '"addr":"[^"]*"' | cut -d'"' -f4)
-[[ $BACKEND == 127.0.0.1:* ]] || die "could not read the backend address (got '$BACKEND')"
-pid=$(ss -Htlnp "sport = :${BACKEND##*:}" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
-if [[ -n $pid ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "^$BIN sampleapp "; then BACKEND_PID=$pid; fi
+deploy_backend "$BIN" "$WORK/hotswap.yaml" bench
 
 NGX_PORT=$(free_port)
 NGX=$WORK/nginx
 mkdir -p "$NGX"
-cat >"$NGX/nginx.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes $NGINX_WORKERS;
-pid $NGX/nginx.pid;
-error_log $NGX/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $NGX/client_body;
-    proxy_temp_path $NGX/proxy;
-    fastcgi_temp_path $NGX/fastcgi;
-    uwsgi_temp_path $NGX/uwsgi;
-    scgi_temp_path $NGX/scgi;
-    keepalive_requests 1000000;
-    upstream backend { server $BACKEND; keepalive 512; keepalive_requests 1000000; }
+{
+	nginx_head "$NGX" "$NGINX_WORKERS"
+	cat <<EOF
     server {
         listen 127.0.0.1:$NGX_PORT ssl http2;
         ssl_certificate $WORK/cert.pem;
         ssl_certificate_key $WORK/key.pem;
         ssl_protocols TLSv1.2 TLSv1.3;
-        location / {
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host \$host;
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto \$scheme;
-            proxy_set_header X-Forwarded-Host \$host;
-        }
-    }
-}
 EOF
+	nginx_location
+	printf '    }\n}\n'
+} >"$NGX/nginx.conf"
 "$NGINX" -t -q -p "$NGX/" -e "$NGX/error.log" -c "$NGX/nginx.conf" || die "nginx config test failed"
 "$NGINX" -p "$NGX/" -e "$NGX/error.log" -c "$NGX/nginx.conf" &
 NGX_PID=$!
@@ -182,14 +142,6 @@ for p in nginx hotswap; do
 	done
 done
 
-cpu_ticks() {
-	local t=0 p v
-	for p in "$@"; do
-		v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || v=0
-		t=$((t + ${v:-0}))
-	done
-	echo "$t"
-}
 pids_of() { [[ $1 == nginx ]] && echo "$NGX_PID $NGX_CHILDREN" || echo "$HS_PID"; }
 TICK=$(getconf CLK_TCK)
 
