@@ -24,6 +24,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -136,12 +137,12 @@ func New(opts Options) (*Manager, error) {
 			return nil, errors.New("certs: ACME needs a cache directory and a host list")
 		}
 		m.cache = &countingCache{Cache: autocert.DirCache(opts.CacheDir)}
-		client := &acme.Client{DirectoryURL: opts.ACME.DirectoryURL, UserAgent: "hotswap"}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
 		if opts.ACME.Roots != nil {
-			tr := http.DefaultTransport.(*http.Transport).Clone()
 			tr.TLSClientConfig = &tls.Config{RootCAs: opts.ACME.Roots}
-			client.HTTPClient = &http.Client{Transport: tr, Timeout: time.Minute}
 		}
+		client := &acme.Client{DirectoryURL: opts.ACME.DirectoryURL, UserAgent: "hotswap",
+			HTTPClient: &http.Client{Transport: &closingTransport{base: tr, closed: m.stop}, Timeout: time.Minute}}
 		m.acme = &autocert.Manager{
 			Prompt:      autocert.AcceptTOS,
 			Cache:       m.cache,
@@ -334,6 +335,44 @@ func syntheticHello(host string) *tls.ClientHelloInfo {
 		CipherSuites:      []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256},
 		SupportedVersions: []uint16{tls.VersionTLS13, tls.VersionTLS12},
 	}
+}
+
+// closingTransport ends every request to the CA when the Manager closes:
+// autocert's calls take no context of ours (an issuance may run for
+// minutes), and a shutdown must not wait for them.
+type closingTransport struct {
+	base   http.RoundTripper
+	closed <-chan struct{}
+}
+
+func (t *closingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancel(r.Context())
+	go func() {
+		select {
+		case <-t.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	resp, err := t.base.RoundTrip(r.WithContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelOnClose releases a request's context when its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 // countingCache is autocert's cache, counting certificates written to it:

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -163,5 +164,40 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestCloseDuringIssuance: Close returns promptly while the first
+// certificate is still being requested from a CA that does not answer.
+func TestCloseDuringIssuance(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	asked := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			asked <- c
+		}
+	}()
+	m, err := New(Options{ACME: &ACME{DirectoryURL: "https://" + ln.Addr().String() + "/dir"}, CacheDir: t.TempDir(),
+		Hosts: func() []string { return []string{"app.example.test"} }, Log: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Start()
+	select {
+	case c := <-asked:
+		defer c.Close()
+	case <-time.After(10 * time.Second):
+		t.Fatal("the manager never asked the CA")
+	}
+	done := make(chan struct{})
+	go func() { m.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second): // the TLS handshake to the CA alone would time out after 10s
+		t.Fatal("Close waited for an issuance that the CA never answers")
 	}
 }
