@@ -241,9 +241,10 @@ func TestHTTPSHeadersAndRedirect(t *testing.T) {
 }
 
 // TestHTTP3: with http3 on, TCP responses advertise HTTP/3 with Alt-Svc
-// and a QUIC client gets the app's answer through the proxy.
+// and a QUIC client gets the app's answer through the proxy; min_version
+// 1.3 refuses older clients.
 func TestHTTP3(t *testing.T) {
-	r := startHTTPS(t, httpsOpts{tls: "    http3: true\n"})
+	r := startHTTPS(t, httpsOpts{tls: "    http3: true\n    min_version: \"1.3\"\n"})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	do(ctx, t, r.c, action{"deploy", "v1", "live", "v1"})
@@ -258,6 +259,14 @@ func TestHTTP3(t *testing.T) {
 	_, port, _ := strings.Cut(r.d.TLSAddr(), ":")
 	if got := resp.Header.Get("Alt-Svc"); got != `h3=":`+port+`"; ma=86400` {
 		t.Errorf("Alt-Svc %q", got)
+	}
+
+	// min_version 1.3: a TLS 1.2 client is refused.
+	old := r.tlsConf("web.test")
+	old.MaxVersion = tls.VersionTLS12
+	if c, err := tls.Dial("tcp", r.d.TLSAddr(), old); err == nil {
+		c.Close()
+		t.Error("a TLS 1.2 handshake succeeded with min_version 1.3")
 	}
 
 	tr := &http3.Transport{TLSClientConfig: r.tlsConf("web.test")}
