@@ -28,7 +28,9 @@ func (c *counter) websocket(ctx context.Context, o Options) {
 		return
 	}
 	sent := time.Now()
-	d := &net.Dialer{Timeout: 5 * time.Second}
+	// The same bound as an HTTP request's (30s), handshake included: while a
+	// daemon restarts, connections wait in the kernel's accept queue.
+	d := &net.Dialer{Timeout: 30 * time.Second}
 	var conn net.Conn
 	if u.Scheme == "https" {
 		conf := o.TLS.Clone()
