@@ -45,11 +45,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cleanup() {
 	local rc=$?
 	set +e
-	stop_pid "$NGX_PID" "nginx master"
-	for p in $NGX_CHILDREN; do stop_pid "$p" "nginx worker"; done
-	stop_pid "$HS_PID" "hotswap daemon"
-	stop_pid "$BACKEND_PID" backend
-	[[ -n $WORK && -d $WORK ]] && rm -rf "$WORK"
+	stop_started
 	exit "$rc"
 }
 trap cleanup EXIT

@@ -14,6 +14,17 @@ stop_pid() {
 	kill -KILL "$pid" 2>/dev/null || true
 }
 
+# stop_started: stops what a bench script started, by the PIDs it recorded
+# (nginx master and workers, the daemon, and the backend it deployed, which
+# outlives the daemon by design) and removes its work directory.
+stop_started() {
+	stop_pid "$NGX_PID" "nginx master"
+	for p in $NGX_CHILDREN; do stop_pid "$p" "nginx worker"; done
+	stop_pid "$HS_PID" "hotswap daemon"
+	stop_pid "$BACKEND_PID" "backend"
+	[[ -n $WORK && -d $WORK ]] && rm -rf "$WORK"
+}
+
 # free_port: a port nothing listens on now (tiny race window; loopback only).
 free_port() {
 	local p i

@@ -78,13 +78,7 @@ cleanup() {
 	local rc=$?
 	set +e
 	stop_pid "$PERF_PID" perf
-	stop_pid "$NGX_PID" "nginx master"
-	for p in $NGX_CHILDREN; do stop_pid "$p" "nginx worker"; done
-	# The daemon leaves apps running on SIGTERM (a restart re-adopts them),
-	# so the backend it deployed for us is stopped separately.
-	stop_pid "$HS_PID" "hotswap daemon"
-	stop_pid "$BACKEND_PID" "backend"
-	[[ -n $WORK && -d $WORK ]] && rm -rf "$WORK"
+	stop_started
 	exit "$rc"
 }
 trap cleanup EXIT

@@ -29,12 +29,17 @@ func runClients(b *testing.B, h http.Handler) {
 	defer front.Close()
 	tr := &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}
 	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
+	getParallel(b, &http.Client{Transport: tr}, front.URL, 1)
+}
+
+// getParallel times GET / for example.com from 4×GOMAXPROCS goroutines
+// sharing client, each response checked for 200 over HTTP/major.
+func getParallel(b *testing.B, client *http.Client, url string, major int) {
 	b.ReportAllocs()
 	b.SetParallelism(4)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		req, _ := http.NewRequest(http.MethodGet, front.URL+"/", nil)
+		req, _ := http.NewRequest(http.MethodGet, url+"/", nil)
 		req.Host = "example.com"
 		for pb.Next() {
 			resp, err := client.Do(req)
@@ -44,8 +49,8 @@ func runClients(b *testing.B, h http.Handler) {
 			}
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				b.Errorf("status %d", resp.StatusCode)
+			if resp.StatusCode != 200 || resp.ProtoMajor != major {
+				b.Errorf("%s %d", resp.Proto, resp.StatusCode)
 				return
 			}
 		}
@@ -174,27 +179,7 @@ func BenchmarkProxyTLS(b *testing.B) {
 			tr := front.Client().Transport.(*http.Transport).Clone()
 			tr.MaxIdleConnsPerHost, tr.DisableCompression, tr.ForceAttemptHTTP2 = 256, true, h2
 			defer tr.CloseIdleConnections()
-			client := &http.Client{Transport: tr}
-			b.ReportAllocs()
-			b.SetParallelism(4)
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				req, _ := http.NewRequest(http.MethodGet, front.URL+"/", nil)
-				req.Host = "example.com"
-				for pb.Next() {
-					resp, err := client.Do(req)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 || (resp.ProtoMajor == 2) != h2 {
-						b.Errorf("%s %d", resp.Proto, resp.StatusCode)
-						return
-					}
-				}
-			})
+			getParallel(b, &http.Client{Transport: tr}, front.URL, map[bool]int{false: 1, true: 2}[h2])
 		})
 	}
 }
