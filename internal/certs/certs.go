@@ -109,6 +109,10 @@ type Manager struct {
 	alertMu sync.Mutex
 	alerted map[string]bool
 
+	// retries holds, per ACME host without a certificate, when to ask the
+	// CA again; owned by the check goroutine.
+	retries map[string]retry
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -123,7 +127,7 @@ func New(opts Options) (*Manager, error) {
 	if opts.CheckInterval <= 0 {
 		opts.CheckInterval = 10 * time.Second
 	}
-	m := &Manager{opts: opts, alerted: map[string]bool{}, stop: make(chan struct{})}
+	m := &Manager{opts: opts, alerted: map[string]bool{}, retries: map[string]retry{}, stop: make(chan struct{})}
 	for i, f := range opts.Files {
 		w := &watchedPair{file: f}
 		if _, err := w.load(); err != nil {
@@ -275,66 +279,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// Start runs the checks every CheckInterval until Close, and first asks
-// for a certificate for every ACME host, so the first visitor does not
-// wait for the CA (a failure there is logged and retried at the next
-// handshake for that name).
-func (m *Manager) Start() {
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		m.obtainAll()
-		t := time.NewTicker(m.opts.CheckInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-m.stop:
-				return
-			case <-t.C:
-				m.Reload()
-				m.checkRenewals(time.Now())
-			}
-		}
-	}()
-}
-
-// Close stops the checks and waits for them.
-func (m *Manager) Close() {
-	select {
-	case <-m.stop:
-	default:
-		close(m.stop)
-	}
-	m.wg.Wait()
-}
-
-// obtainAll requests (or loads from the cache) the certificate of every
-// ACME host, one at a time, stopping early on Close.
-func (m *Manager) obtainAll() {
-	for _, h := range m.acmeHosts() {
-		select {
-		case <-m.stop:
-			return
-		default:
-		}
-		if _, err := m.acme.GetCertificate(syntheticHello(h)); err != nil {
-			m.opts.Log.Warn("tls: no certificate yet; the next handshake for this host tries again", "host", h, "err", err)
-		}
-	}
-}
-
-// syntheticHello asks autocert for the ECDSA certificate every current
-// client accepts.
-func syntheticHello(host string) *tls.ClientHelloInfo {
-	return &tls.ClientHelloInfo{
-		ServerName:        host,
-		SignatureSchemes:  []tls.SignatureScheme{tls.ECDSAWithP256AndSHA256},
-		SupportedCurves:   []tls.CurveID{tls.CurveP256},
-		CipherSuites:      []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256},
-		SupportedVersions: []uint16{tls.VersionTLS13, tls.VersionTLS12},
-	}
 }
 
 // closingTransport ends every request to the CA when the Manager closes:

@@ -201,3 +201,56 @@ func TestCloseDuringIssuance(t *testing.T) {
 		t.Fatal("Close waited for an issuance that the CA never answers")
 	}
 }
+
+// TestObtainRetries: a host whose first certificate the CA did not give is
+// asked for again with a doubling wait, and reported once.
+func TestObtainRetries(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // a "CA" that hangs up at once
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	asked := make(chan struct{}, 100)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+			asked <- struct{}{}
+		}
+	}()
+	var alerts []Alert
+	m, err := New(Options{ACME: &ACME{DirectoryURL: "https://" + ln.Addr().String() + "/dir"}, CacheDir: t.TempDir(),
+		Hosts: func() []string { return []string{"app.example.test"} }, CheckInterval: 10 * time.Second, Log: quiet(),
+		Alert: func(a Alert) { alerts = append(alerts, a) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	now := time.Now()
+	m.obtainDue(now) // what Start does first; called directly to drive the clock
+	select {
+	case <-asked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the CA was not asked")
+	}
+	for i, want := range []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute} {
+		r := m.retries["app.example.test"]
+		if r.wait != want {
+			t.Fatalf("retry %d: wait %v, want %v", i, r.wait, want)
+		}
+		m.obtainDue(r.next.Add(-time.Second)) // not yet due: nothing happens
+		if m.retries["app.example.test"] != r {
+			t.Fatalf("retry %d: tried before it was due", i)
+		}
+		m.obtainDue(r.next) // due: tried (autocert answers its own cached failure within a minute)
+	}
+	if len(alerts) != 1 || alerts[0].Problem != "not obtained" || alerts[0].Host != "app.example.test" {
+		t.Errorf("alerts = %+v, want one 'not obtained'", alerts)
+	}
+	if st := m.Status(t.Context()); len(st) != 1 || st[0].Problem == "" {
+		t.Errorf("status = %+v, want the missing certificate shown", st)
+	}
+}
