@@ -213,7 +213,8 @@ func TestACMERenewal(t *testing.T) {
 }
 
 // TestACMERenewalFailureAlerts: when the CA is gone the renewal cannot
-// happen; once it is overdue a person is told, once.
+// happen; once it is overdue a person is told, once. (b.hotswap.test,
+// never obtained, is reported as such.)
 func TestACMERenewalFailureAlerts(t *testing.T) {
 	r := newACMERig(t, 12*time.Second, true)
 	m := r.manager(t, 100*time.Millisecond)
@@ -223,32 +224,32 @@ func TestACMERenewalFailureAlerts(t *testing.T) {
 	}
 	r.pebble.Stop()
 	m.Start()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	byProblem := func() map[string][]Alert {
 		r.mu.Lock()
-		alerts := append([]Alert(nil), r.alerts...)
-		r.mu.Unlock()
-		if len(alerts) > 0 {
-			a := alerts[0]
-			if a.Host != "a.hotswap.test" || a.Problem != "renewal overdue" || a.Expires.IsZero() {
-				t.Errorf("alert = %+v", a)
-			}
-			time.Sleep(300 * time.Millisecond) // three more checks: still one alert
-			r.mu.Lock()
-			n := len(r.alerts)
-			r.mu.Unlock()
-			if n != 1 {
-				t.Errorf("%d alerts, want the problem told once", n)
-			}
-			break
+		defer r.mu.Unlock()
+		out := map[string][]Alert{}
+		for _, a := range r.alerts {
+			out[a.Problem] = append(out[a.Problem], a)
 		}
+		return out
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(byProblem()["renewal overdue"]) == 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("no alert for an overdue renewal")
+			t.Fatalf("no alert for an overdue renewal: %+v", byProblem())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	time.Sleep(300 * time.Millisecond) // three more checks: still one alert each
+	got := byProblem()
+	if a := got["renewal overdue"]; len(a) != 1 || a[0].Host != "a.hotswap.test" || a[0].Expires.IsZero() {
+		t.Errorf("overdue alerts = %+v, want one for a.hotswap.test", a)
+	}
+	if a := got["not obtained"]; len(a) != 1 || a[0].Host != "b.hotswap.test" {
+		t.Errorf("not-obtained alerts = %+v, want one for b.hotswap.test", a)
+	}
 	st := m.Status(t.Context())
-	if len(st) == 0 || st[0].Host != "a.hotswap.test" || st[0].Problem == "" {
+	if len(st) != 2 || st[0].Host != "a.hotswap.test" || st[0].Problem == "" {
 		t.Errorf("status does not show the problem: %+v", st)
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -246,16 +247,11 @@ func (m *Manager) declared(name string) bool {
 	if name == "" || strings.HasPrefix(name, "*") || net.ParseIP(name) != nil {
 		return false
 	}
-	for _, h := range m.opts.Hosts() {
-		if h == name {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(m.opts.Hosts(), name)
 }
 
-// acmeHosts lists the declared hosts ACME serves (not wildcards, not
-// covered by files), for eager issuance and status.
+// acmeHosts lists the declared hosts ACME serves (not wildcards, IP
+// addresses or names covered by files), sorted, for issuance and status.
 func (m *Manager) acmeHosts() []string {
 	if m.acme == nil {
 		return nil
@@ -263,23 +259,15 @@ func (m *Manager) acmeHosts() []string {
 	var out []string
 	fs := m.files.Load()
 	for _, h := range m.opts.Hosts() {
-		if !strings.HasPrefix(h, "*") && net.ParseIP(h) == nil && fs.match(h) == nil && !contains(out, h) {
+		if !strings.HasPrefix(h, "*") && net.ParseIP(h) == nil && fs.match(h) == nil && !slices.Contains(out, h) {
 			out = append(out, h)
 		}
 	}
+	slices.Sort(out)
 	return out
 }
 
 func normalise(name string) string { return strings.TrimSuffix(strings.ToLower(name), ".") }
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
 
 // closingTransport ends every request to the CA when the Manager closes:
 // autocert's calls take no context of ours (an issuance may run for
