@@ -71,29 +71,14 @@ NGX_CHILDREN=""
 BACKEND_PID=""
 PERF_PID=""
 
-stop_pid() { # stop_pid PID NAME: SIGTERM, wait up to 5 s, then SIGKILL
-	local pid=$1 name=$2 i
-	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for ((i = 0; i < 50; i++)); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	log "$name (pid $pid) ignored SIGTERM for 5s; sending SIGKILL"
-	kill -KILL "$pid" 2>/dev/null || true
-}
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cleanup() {
 	local rc=$?
 	set +e
 	stop_pid "$PERF_PID" perf
-	stop_pid "$NGX_PID" "nginx master"
-	for p in $NGX_CHILDREN; do stop_pid "$p" "nginx worker"; done
-	# The daemon leaves apps running on SIGTERM (a restart re-adopts them),
-	# so the backend it deployed for us is stopped separately.
-	stop_pid "$HS_PID" "hotswap daemon"
-	stop_pid "$BACKEND_PID" "backend"
-	[[ -n $WORK && -d $WORK ]] && rm -rf "$WORK"
+	stop_started
 	exit "$rc"
 }
 trap cleanup EXIT
@@ -126,15 +111,6 @@ log "building hotswap"
 # sources the binary was built from so a result can be tied to them.
 PROXY_SUM=$(cat "$REPO"/internal/proxy/*.go | sha256sum | cut -c1-12)
 (cd "$REPO" && timeout 300 go build -o "$BIN" ./cmd/hotswap)
-
-free_port() { # a port nothing listens on now (tiny race window; loopback only)
-	local p i
-	for ((i = 0; i < 200; i++)); do
-		p=$((20000 + RANDOM % 20000))
-		[[ -z $(ss -Htln "sport = :$p") ]] && { echo "$p"; return; }
-	done
-	die "no free port found"
-}
 
 wait_http() { # wait_http URL SECONDS: until URL answers 2xx
 	local url=$1 deadline=$((SECONDS + $2))
@@ -172,65 +148,23 @@ HS_PID=$!
 wait_http "http://127.0.0.1:$HS_PORT/_hotswap/up" 30 || { cat "$WORK/hotswap.log" >&2; die "hotswap did not come up"; }
 
 log "deploying the sample app (v1) through hotswap"
-timeout 60 "$BIN" -c "$WORK/hotswap.yaml" deploy bench v1 >"$WORK/deploy.log" 2>&1 ||
-	{ cat "$WORK/deploy.log" "$WORK/hotswap.log" >&2; die "deploy failed"; }
-BACKEND=$(timeout 10 "$BIN" -c "$WORK/hotswap.yaml" status --json bench |
-	grep -o '"live":{[^}]*"addr":"[^"]*"' | grep -o '"addr":"[^"]*"' | cut -d'"' -f4)
-[[ $BACKEND == 127.0.0.1:* ]] || die "could not read live.addr from hotswap status (got '$BACKEND')"
-BACKEND_PORT=${BACKEND##*:}
-pid=$(ss -Htlnp "sport = :$BACKEND_PORT" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
-# Stop it at exit only if it really is the sample app we just built.
-if [[ -n $pid ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "^$BIN sampleapp "; then
-	BACKEND_PID=$pid
-else
-	log "warning: could not identify the backend's pid; it will not be stopped at exit"
-fi
+deploy_backend "$BIN" "$WORK/hotswap.yaml" bench
 log "backend (sample app) on $BACKEND, pid ${BACKEND_PID:-?}"
 
 # --- nginx, on its own config and prefix -------------------------------------
 NGX_PORT=$(free_port)
 NGX=$WORK/nginx
 mkdir -p "$NGX"
-cat >"$NGX/nginx.conf" <<EOF
-# Private instance for bench/run.sh; never the system service.
-daemon off;
-master_process on;
-worker_processes $NGINX_WORKERS;
-pid $NGX/nginx.pid;
-error_log $NGX/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $NGX/client_body;
-    proxy_temp_path $NGX/proxy;
-    fastcgi_temp_path $NGX/fastcgi;
-    uwsgi_temp_path $NGX/uwsgi;
-    scgi_temp_path $NGX/scgi;
-    # Steady-state keep-alive on both sides, like hotswap (Go's server and
-    # hotswap's pool have no per-connection request cap; nginx's default is
-    # 1000 requests, after which it would reconnect).
-    keepalive_requests 1000000;
-    upstream backend {
-        server $BACKEND;
-        keepalive 512;
-        keepalive_requests 1000000;
-    }
+{
+	nginx_head "$NGX" "$NGINX_WORKERS"
+	cat <<EOF
     server {
         listen 127.0.0.1:$NGX_PORT;
         server_name $HOST_HDR;
-        location / {
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host \$host;
-            # The same forwarding headers hotswap adds.
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto \$scheme;
-            proxy_set_header X-Forwarded-Host \$host;
-        }
-    }
-}
 EOF
+	nginx_location
+	printf '    }\n}\n'
+} >"$NGX/nginx.conf"
 "$NGINX" -t -q -p "$NGX/" -e "$NGX/error.log" -c "$NGX/nginx.conf" || die "nginx config test failed"
 log "starting nginx ($NGINX_WORKERS workers) on 127.0.0.1:$NGX_PORT"
 "$NGINX" -p "$NGX/" -e "$NGX/error.log" -c "$NGX/nginx.conf" &
@@ -250,15 +184,6 @@ for p in direct nginx hotswap; do
 done
 
 # --- measuring ----------------------------------------------------------------
-# cpu_ticks PID...: user+system clock ticks consumed so far by those processes.
-cpu_ticks() {
-	local t=0 p v
-	for p in "$@"; do
-		v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || v=0
-		t=$((t + ${v:-0}))
-	done
-	echo "$t"
-}
 proxy_pids() {
 	case $1 in
 	direct) echo "" ;;

@@ -50,6 +50,8 @@ type Options struct {
 	// Reload re-reads and applies the configuration (POST /v1/reload);
 	// nil answers that reload is unavailable.
 	Reload func(context.Context) (ReloadResult, error)
+	// Certificates reports the HTTPS certificates (nil: none).
+	Certificates func(context.Context) []Certificate
 }
 
 // Server serves the control API. Its only mutable state is the rejected
@@ -61,6 +63,7 @@ type Server struct {
 	log     *slog.Logger
 	reload  func(context.Context) (ReloadResult, error)
 	rejects *Rejects
+	certs   func(context.Context) []Certificate
 }
 
 // NewServer builds the API over an engine and its store.
@@ -68,7 +71,8 @@ func NewServer(o Options) *Server {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	return &Server{engine: o.Engine, store: o.Store, tokens: o.Tokens, log: o.Log, reload: o.Reload, rejects: NewRejects(o.Store, o.Log)}
+	return &Server{engine: o.Engine, store: o.Store, tokens: o.Tokens, log: o.Log, reload: o.Reload, rejects: NewRejects(o.Store, o.Log),
+		certs: o.Certificates}
 }
 
 // Rejects is the server's rejected-request gate, shared with the webhook
@@ -143,6 +147,7 @@ func (s *Server) authenticate(header string) (string, bool) {
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", s.status)
+	mux.HandleFunc("GET /v1/certificates", s.certificates)
 	mux.HandleFunc("POST /v1/services/{service}/deploy", s.deploy)
 	mux.HandleFunc("POST /v1/services/{service}/rollback", s.rollback)
 	mux.HandleFunc("POST /v1/services/{service}/promote", s.promote)

@@ -57,6 +57,12 @@ func newStatusCmd(g *globals) *cobra.Command {
 				return json.NewEncoder(w).Encode(st)
 			}
 			printStatus(w, st)
+			if name == "" {
+				// A daemon without HTTPS (or older than this CLI) has none to show.
+				if certs, err := c.Certificates(cmd.Context()); err == nil {
+					printCertificates(w, certs, time.Now())
+				}
+			}
 			return nil
 		},
 	}
@@ -102,4 +108,40 @@ func printVersion(w interface{ Write([]byte) (int, error) }, label string, v *ap
 	fmt.Fprintf(w, "  %-6s %-14s %s  release #%d  since %s  in flight %d  requests %d  5xx %d  errors %d  p95 %s\n",
 		label, v.Version, health, v.Release, v.Since.Local().Format("15:04:05"), v.InFlight,
 		t.Requests, t.Responses5xx, t.TransportErrors, fmtDur(time.Duration(t.P95MS*float64(time.Millisecond))))
+}
+
+// printCertificates shows each HTTPS certificate: host, source, issuer,
+// expiry, and any problem.
+func printCertificates(w io.Writer, certs []api.Certificate, now time.Time) {
+	if len(certs) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nhttps certificates\n")
+	for _, c := range certs {
+		host := c.Host
+		if host == "" {
+			host = "(default)"
+		}
+		line := fmt.Sprintf("  %-28s %-4s", host, c.Source)
+		if !c.NotAfter.IsZero() {
+			line += fmt.Sprintf("  %s  expires %s (in %s)", c.Issuer, c.NotAfter.Local().Format("2006-01-02 15:04"),
+				fmtUntil(c.NotAfter.Sub(now)))
+		}
+		if c.Problem != "" {
+			line += "  ! " + c.Problem
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+// fmtUntil shows a certificate's remaining life: days when there are
+// several, else hours and minutes.
+func fmtUntil(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "expired"
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%dd", int(d.Hours()/24))
+	}
+	return d.Round(time.Minute).String()
 }

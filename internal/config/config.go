@@ -138,6 +138,10 @@ type Proxy struct {
 	// ReadyServices (proxy.ready_services) names the services ready_path
 	// requires to have a live version. Default: every configured service.
 	ReadyServices []string `yaml:"ready_services"`
+
+	// TLS (proxy.tls) adds an HTTPS listener (HTTP/1.1 and HTTP/2, HTTP/3
+	// optionally) serving the same services. Omit for HTTP only.
+	TLS *TLS `yaml:"tls"`
 }
 
 // Control configures the control API used by the CLI, CI and monitoring.
@@ -253,8 +257,10 @@ const (
 	NotifyWebhook NotifyKind = "webhook" // plain JSON POST
 )
 
-// NotifyEvents are the deploy events a notification can subscribe to.
-var NotifyEvents = []string{"started", "succeeded", "failed", "rolled_back"}
+// NotifyEvents are the events a notification can subscribe to: the
+// deploy events, and "certificate" for an HTTPS certificate that needs a
+// person (renewal overdue, expiring or unloadable file).
+var NotifyEvents = []string{"started", "succeeded", "failed", "rolled_back", "certificate"}
 
 // Notify is one place deploy events are announced.
 type Notify struct {
@@ -266,7 +272,7 @@ type Notify struct {
 	URL Secret `yaml:"url,secret"`
 
 	// Events (events) selects which events are sent, from started,
-	// succeeded, failed, rolled_back. Default: all of them.
+	// succeeded, failed, rolled_back, certificate. Default: all of them.
 	Events []string `yaml:"events"`
 }
 

@@ -47,7 +47,14 @@ func TestFull(t *testing.T) {
 		Proxy: Proxy{Listen: ":8080", HealthPath: "/_hotswap/up", ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout: 2 * time.Minute, ResponseHeaderTimeout: 30 * time.Second, SendTimeout: 30 * time.Second,
 			ClientBodyTimeout: 20 * time.Second, RequestBuffer: 128 << 10, ReadyPath: "/_hotswap/ready",
-			AccessLog: "stdout", RequestID: true, ReadyServices: []string{"web"}},
+			AccessLog: "stdout", RequestID: true, ReadyServices: []string{"web"},
+			TLS: &TLS{Listen: ":8443",
+				ACME: &ACME{DirectoryURL: "https://acme-staging-v02.api.letsencrypt.org/directory", Email: "ops@example.com",
+					CARoots: filepath.Join(dir, "tls/ca.pem"), RenewBefore: 720 * time.Hour},
+				Certificates: []CertFile{{Hosts: []string{"*.internal.example.com"},
+					Cert: filepath.Join(dir, "tls/internal.pem"), Key: filepath.Join(dir, "tls/internal.key")}},
+				ReloadInterval: 30 * time.Second, MinVersion: "1.3", HSTS: 8760 * time.Hour, HSTSIncludeSubdomains: true, HTTP3: true}},
+
 		Control: Control{
 			Socket: "/run/hotswap.sock", SocketGroup: "hotswap", AuditMaxAge: 720 * time.Hour, AuditMaxRows: 50_000,
 			Listen: "127.0.0.1:9090",
@@ -59,7 +66,7 @@ func TestFull(t *testing.T) {
 		},
 		Services: []Service{
 			{
-				Name: "web", Hosts: []string{"example.com", "www.example.com"}, Runtime: RuntimeProcess,
+				Name: "web", Hosts: []string{"example.com", "www.example.com"}, Runtime: RuntimeProcess, RedirectHTTP: true,
 				VersionPattern: `^v\d+\.\d+\.\d+$`,
 				Env:            map[string]string{"PORT": "{port}", "APP_VERSION": "{version}", "WORKERS": "4"},
 				Process: &Process{
@@ -164,7 +171,7 @@ func TestDefaults(t *testing.T) {
 	}{
 		{"state_dir", c.StateDir, "/var/lib/hotswap"},
 		{"proxy", c.Proxy, Proxy{":8080", "/_hotswap/up", 10 * time.Second, 120 * time.Second, 60 * time.Second,
-			60 * time.Second, 60 * time.Second, 64 << 10, "/_hotswap/ready", "", true, nil}},
+			60 * time.Second, 60 * time.Second, 64 << 10, "/_hotswap/ready", "", true, nil, nil}},
 		{"control.socket", c.Control.Socket, "/var/lib/hotswap/hotswap.sock"},
 		{"control.metrics", c.Control.Metrics, true},
 		{"webhooks.max_body", c.Webhooks.MaxBody, ByteSize(1 << 20)},

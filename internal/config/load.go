@@ -89,6 +89,9 @@ func (c *Config) resolvePaths(baseDir string) {
 	if c.Proxy.AccessLog != "" && c.Proxy.AccessLog != "stdout" {
 		c.Proxy.AccessLog = abs(c.Proxy.AccessLog)
 	}
+	if c.Proxy.TLS != nil {
+		c.Proxy.TLS.resolvePaths(abs)
+	}
 	for i := range c.Services {
 		s := &c.Services[i]
 		if s.Process != nil {

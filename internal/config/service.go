@@ -107,6 +107,12 @@ type Service struct {
 	// with it.
 	Canary *Canary `yaml:"canary"`
 
+	// RedirectHTTP (redirect_http) answers plain-HTTP requests for this
+	// service with a redirect to HTTPS (301 for GET and HEAD, 308 otherwise),
+	// except ACME challenges and proxy.health_path. Needs proxy.tls.
+	// Default false.
+	RedirectHTTP bool `yaml:"redirect_http"`
+
 	// Preview (preview) lets a tester reach the new version before it gets
 	// traffic, by header or cookie.
 	Preview Preview `yaml:"preview"`

@@ -25,6 +25,7 @@ func (c *Config) validate(p *problems) {
 		p.add("state_dir", "required")
 	}
 	c.validateProxy(p)
+	c.validateTLS(p)
 	c.validateControl(p)
 
 	if len(c.Services) == 0 {

@@ -54,6 +54,7 @@ type Daemon struct {
 	proxy  *proxy.Proxy
 	engine *deploy.Engine
 	api    *api.Server
+	tls    *tlsState      // nil without proxy.tls
 	closer []func() error // resources to release on Close, in reverse order
 	// versions holds each service's compiled version rule, built once by
 	// buildServices and shared with the webhook endpoints.
@@ -150,6 +151,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		d.closeResources()
 		return nil, err
 	}
+	if err := d.buildTLS(certificateAlerts(notifier)); err != nil {
+		d.closeResources()
+		return nil, err
+	}
 	d.engine, err = deploy.New(deploy.Options{Store: st, Proxy: d.proxy, Log: d.log, StopOnClose: opts.StopOnClose,
 		Notifier: notifier}, specs)
 	if err != nil {
@@ -160,7 +165,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	for _, t := range cfg.Control.Tokens {
 		tokens = append(tokens, api.Token{Name: t.Name, Secret: []byte(t.Token.Value())})
 	}
-	d.api = api.NewServer(api.Options{Engine: d.engine, Store: st, Tokens: tokens, Log: d.log, Reload: d.Reload})
+	d.api = api.NewServer(api.Options{Engine: d.engine, Store: st, Tokens: tokens, Log: d.log, Reload: d.Reload,
+		Certificates: d.apiCertificates})
 	return d, nil
 }
 
@@ -182,14 +188,15 @@ func (d *Daemon) Start(ctx context.Context) error {
 		// start because one app cannot would take every app down with it.
 		d.log.Error("recovery incomplete", "err", err)
 	}
-	pln, err := listenProxy(d.cfg.Proxy.Listen)
+	pln, hln, err := listenPublic(d.cfg.Proxy.Listen, d.httpsAddr())
 	if err != nil {
 		return err
 	}
-	d.serve(pln, d.proxy, d.proxy.ConfigureServer)
+	d.serve(pln, d.plainHandler(), d.proxy.ConfigureServer)
 	d.mu.Lock()
 	d.proxyLn = pln
 	d.mu.Unlock()
+	d.startTLS(hln)
 
 	sln, err := listenSocket(d.cfg.Control.Socket, d.cfg.Control.SocketGroup)
 	if err != nil {
@@ -313,6 +320,7 @@ func (d *Daemon) Close(ctx context.Context) error {
 			}
 		}()
 	}
+	d.closeTLS(ctx)
 	wg.Wait()
 	d.wg.Wait()
 	if d.api != nil {

@@ -10,67 +10,94 @@ import (
 	"strings"
 )
 
-// listenProxy returns the proxy's listener. A socket handed over by the
-// process that started the daemon is used when there is one, so that a
-// daemon restart or upgrade never closes the public port: while no daemon
-// accepts, the kernel queues new connections on the inherited socket.
+// listenPublic returns the proxy's listener and, when httpsAddr is set,
+// the HTTPS listener. A socket handed over by the process that started the
+// daemon is used when there is one, so that a daemon restart or upgrade
+// never closes a public port: while no daemon accepts, the kernel queues
+// new connections on the inherited socket.
 //
 //   - systemd socket activation: LISTEN_PID is this process and LISTEN_FDS ≥ 1;
-//     the socket named "proxy" in LISTEN_FDNAMES, else the first (fd 3).
-//   - any other supervisor: HOTSWAP_PROXY_FD=N names an inherited fd.
+//     the proxy's socket is the one named "proxy" in LISTEN_FDNAMES, else the
+//     first (fd 3) unless that one is named "https"; the HTTPS socket is the
+//     one named "https".
+//   - any other supervisor: HOTSWAP_PROXY_FD=N and HOTSWAP_HTTPS_FD=N name
+//     inherited fds.
 //
-// Otherwise it binds addr. The variables are removed from the environment
-// so the apps the daemon starts do not see them.
-func listenProxy(addr string) (net.Listener, error) {
-	fd, name, err := inheritedFD()
+// Otherwise it binds the address. The variables are removed from the
+// environment so the apps the daemon starts do not see them.
+func listenPublic(proxyAddr, httpsAddr string) (proxy, https net.Listener, err error) {
+	fds, err := inheritedFDs()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if fd < 0 {
+	proxy, err = listenOrInherit(fds, "proxy", proxyAddr)
+	if err != nil {
+		return nil, nil, err
+	}
+	if httpsAddr == "" {
+		return proxy, nil, nil
+	}
+	https, err = listenOrInherit(fds, "https", httpsAddr)
+	if err != nil {
+		proxy.Close()
+		return nil, nil, err
+	}
+	return proxy, https, nil
+}
+
+func listenOrInherit(fds map[string]int, name, addr string) (net.Listener, error) {
+	fd, ok := fds[name]
+	if !ok {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			return nil, fmt.Errorf("proxy listen %s: %w", addr, err)
+			return nil, fmt.Errorf("%s listen %s: %w", name, addr, err)
 		}
 		return ln, nil
 	}
-	f := os.NewFile(uintptr(fd), name)
+	f := os.NewFile(uintptr(fd), "hotswap-"+name)
 	ln, err := net.FileListener(f) // dups the descriptor (close-on-exec)
 	f.Close()                      // so apps started later do not inherit the original
 	if err != nil {
-		return nil, fmt.Errorf("inherited proxy socket (fd %d): %w", fd, err)
+		return nil, fmt.Errorf("inherited %s socket (fd %d): %w", name, fd, err)
 	}
 	return ln, nil
 }
 
-// inheritedFD finds a handed-over socket; -1 when there is none.
-func inheritedFD() (int, string, error) {
+// inheritedFDs finds the handed-over sockets, by role ("proxy", "https").
+func inheritedFDs() (map[string]int, error) {
 	defer func() {
-		for _, k := range []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "HOTSWAP_PROXY_FD"} {
+		for _, k := range []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "HOTSWAP_PROXY_FD", "HOTSWAP_HTTPS_FD"} {
 			os.Unsetenv(k)
 		}
 	}()
-	if v := os.Getenv("HOTSWAP_PROXY_FD"); v != "" {
-		fd, err := strconv.Atoi(v)
-		if err != nil || fd < 3 {
-			return -1, "", fmt.Errorf("HOTSWAP_PROXY_FD=%q: want an inherited descriptor number ≥ 3", v)
+	fds := map[string]int{}
+	for role, env := range map[string]string{"proxy": "HOTSWAP_PROXY_FD", "https": "HOTSWAP_HTTPS_FD"} {
+		if v := os.Getenv(env); v != "" {
+			fd, err := strconv.Atoi(v)
+			if err != nil || fd < 3 {
+				return nil, fmt.Errorf("%s=%q: want an inherited descriptor number ≥ 3", env, v)
+			}
+			fds[role] = fd
 		}
-		return fd, "hotswap-proxy", nil
 	}
-	if os.Getenv("LISTEN_PID") != strconv.Itoa(os.Getpid()) {
-		return -1, "", nil
+	if len(fds) > 0 || os.Getenv("LISTEN_PID") != strconv.Itoa(os.Getpid()) {
+		return fds, nil
 	}
 	n, err := strconv.Atoi(os.Getenv("LISTEN_FDS"))
 	if err != nil || n < 1 {
-		return -1, "", nil
+		return fds, nil
 	}
 	const first = 3 // SD_LISTEN_FDS_START
 	names := strings.Split(os.Getenv("LISTEN_FDNAMES"), ":")
 	for i, name := range names {
-		if name == "proxy" && i < n {
-			return first + i, name, nil
+		if (name == "proxy" || name == "https") && i < n {
+			fds[name] = first + i
 		}
 	}
-	return first, "systemd-socket", nil
+	if _, ok := fds["proxy"]; !ok && names[0] != "https" {
+		fds["proxy"] = first
+	}
+	return fds, nil
 }
 
 // socketGroup opens the control socket to the members of group (a name or

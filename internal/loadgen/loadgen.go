@@ -7,6 +7,7 @@ package loadgen
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -32,6 +33,9 @@ type Options struct {
 	Streams int
 	// MaxRequests stops the run after this many requests (0: 10 million).
 	MaxRequests int64
+	// WebSockets keep one WebSocket each open at a time (the sample app's
+	// /ws), exchanging a few messages per connection, then reconnecting.
+	WebSockets int
 	// Check, if set, is asked about every response's version at the moment
 	// it arrived; a false answer counts as a wrong-version response.
 	Check func(version string, sent, received time.Time) bool
@@ -42,6 +46,12 @@ type Options struct {
 	// cut in Result.Cuts for the caller to judge, false (or no Cut) counts
 	// it as a failure.
 	Cut func(version string, sent, cut time.Time) bool
+	// TLS, when set, is the client configuration for an https:// URL (its
+	// ServerName is the service's host).
+	TLS *tls.Config
+	// HTTP2 lets requests use HTTP/2 when the server offers it (TLS only).
+	// WebSockets always use HTTP/1.1.
+	HTTP2 bool
 }
 
 // Result is what a run saw.
@@ -53,9 +63,11 @@ type Result struct {
 	// FailedByVersion counts non-2xx responses per X-Version ("" when the
 	// response named none, e.g. from the proxy itself).
 	FailedByVersion map[string]int64
-	StreamEvents    int64    // SSE events received over long-lived connections
-	Cuts            int64    // streams cut early that Options.Cut took over
-	Failures        []string // the first few failures, for the report
+	StreamEvents    int64            // SSE events received over long-lived connections
+	Cuts            int64            // streams cut early that Options.Cut took over
+	WebSocketMsgs   int64            // WebSocket messages echoed
+	Protos          map[string]int64 // responses per protocol ("HTTP/1.1", "HTTP/2.0")
+	Failures        []string         // the first few failures, for the report
 	Duration        time.Duration
 }
 
@@ -65,8 +77,8 @@ func (r Result) String() string {
 		vs = append(vs, fmt.Sprintf("%s=%d", v, n))
 	}
 	sort.Strings(vs)
-	return fmt.Sprintf("%d requests, %d failed, %d wrong-version, %d stream events in %s; versions seen: %s",
-		r.Requests, r.Failed, r.WrongVersion, r.StreamEvents, r.Duration.Round(time.Millisecond), strings.Join(vs, " "))
+	return fmt.Sprintf("%d requests, %d failed, %d wrong-version, %d stream events, %d websocket messages in %s; versions seen: %s",
+		r.Requests, r.Failed, r.WrongVersion, r.StreamEvents, r.WebSocketMsgs, r.Duration.Round(time.Millisecond), strings.Join(vs, " "))
 }
 
 // Run sends load until ctx ends or the request budget is spent.
@@ -78,10 +90,11 @@ func Run(ctx context.Context, o Options) Result {
 		o.SlowMS = 1500
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: o.Workers + o.SlowWorkers + o.Streams + 4,
-		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext}
+		DialContext:     (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		TLSClientConfig: o.TLS.Clone(), ForceAttemptHTTP2: o.HTTP2} // HTTP/2 setup edits its NextProtos
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	c := &counter{versions: map[string]int64{}, failedBy: map[string]int64{}}
+	c := &counter{versions: map[string]int64{}, failedBy: map[string]int64{}, protos: map[string]int64{}}
 	start := time.Now()
 	var wg sync.WaitGroup
 	spawn := func(n int, fn func()) {
@@ -106,19 +119,26 @@ func Run(ctx context.Context, o Options) Result {
 			c.stream(ctx, hc, o)
 		}
 	})
+	spawn(o.WebSockets, func() {
+		for budget() {
+			c.websocket(ctx, o)
+		}
+	})
 	wg.Wait()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return Result{Requests: c.requests.Load(), Failed: c.failed.Load(), WrongVersion: c.wrong.Load(),
-		Versions: c.versions, FailedByVersion: c.failedBy, StreamEvents: c.events.Load(), Cuts: c.cuts.Load(), Failures: c.failures, Duration: time.Since(start)}
+		Versions: c.versions, FailedByVersion: c.failedBy, StreamEvents: c.events.Load(), Cuts: c.cuts.Load(), WebSocketMsgs: c.wsMsgs.Load(), Protos: c.protos,
+		Failures: c.failures, Duration: time.Since(start)}
 }
 
 // counter accumulates results; atomics for the hot counters, mu for the rest.
 type counter struct {
-	sent, requests, failed, wrong, events, cuts atomic.Int64
+	sent, requests, failed, wrong, events, cuts, wsMsgs atomic.Int64
 
-	mu       sync.Mutex // guards versions, failures
+	mu       sync.Mutex // guards versions, failedBy, protos, failures
 	versions map[string]int64
+	protos   map[string]int64
 	failedBy map[string]int64
 	failures []string
 }
@@ -160,6 +180,9 @@ func (c *counter) send(ctx context.Context, hc *http.Client, o Options, path str
 		}
 		return nil, sent
 	}
+	c.mu.Lock()
+	c.protos[resp.Proto]++
+	c.mu.Unlock()
 	return resp, sent
 }
 

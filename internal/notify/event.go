@@ -27,21 +27,25 @@ const (
 	KindSucceeded  Kind = "deploy.succeeded"
 	KindFailed     Kind = "deploy.failed"
 	KindRolledBack Kind = "deploy.rolled_back" // manual or automatic: see Event.Automatic
+	// KindCertificate: an HTTPS certificate needs a person (renewal
+	// overdue, expiring file, a file that no longer loads). Details carry
+	// "host" and "expires".
+	KindCertificate Kind = "tls.certificate"
 )
 
 // Kinds lists every kind, for config validation and docs.
-var Kinds = []Kind{KindStarted, KindSucceeded, KindFailed, KindRolledBack}
+var Kinds = []Kind{KindStarted, KindSucceeded, KindFailed, KindRolledBack, KindCertificate}
 
 // ParseKind accepts a kind as written in config: "deploy.failed" or just
 // "failed".
 func ParseKind(s string) (Kind, error) {
 	s = strings.ToLower(strings.TrimSpace(s))
 	for _, k := range Kinds {
-		if s == string(k) || s == strings.TrimPrefix(string(k), "deploy.") {
+		if s == string(k) || s == strings.TrimPrefix(string(k), "deploy.") || (k == KindCertificate && s == "certificate") {
 			return k, nil
 		}
 	}
-	return "", fmt.Errorf("unknown notification kind %q (want one of started, succeeded, failed, rolled_back)", s)
+	return "", fmt.Errorf("unknown notification kind %q (want one of started, succeeded, failed, rolled_back, certificate)", s)
 }
 
 // Event is one notification. The engine fills what it knows; empty fields
@@ -108,6 +112,8 @@ func (e Event) Message() string {
 		if e.PreviousVersion != "" {
 			fmt.Fprintf(&b, " (from %s)", e.PreviousVersion)
 		}
+	case KindCertificate:
+		fmt.Fprintf(&b, "🔒 HTTPS certificate for %s needs attention", e.Details["host"])
 	default:
 		fmt.Fprintf(&b, "%s %s %s", e.Kind, e.Service, e.Version)
 	}

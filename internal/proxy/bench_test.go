@@ -29,12 +29,17 @@ func runClients(b *testing.B, h http.Handler) {
 	defer front.Close()
 	tr := &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}
 	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
+	getParallel(b, &http.Client{Transport: tr}, front.URL, 1)
+}
+
+// getParallel times GET / for example.com from 4×GOMAXPROCS goroutines
+// sharing client, each response checked for 200 over HTTP/major.
+func getParallel(b *testing.B, client *http.Client, url string, major int) {
 	b.ReportAllocs()
 	b.SetParallelism(4)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		req, _ := http.NewRequest(http.MethodGet, front.URL+"/", nil)
+		req, _ := http.NewRequest(http.MethodGet, url+"/", nil)
 		req.Host = "example.com"
 		for pb.Next() {
 			resp, err := client.Do(req)
@@ -44,8 +49,8 @@ func runClients(b *testing.B, h http.Handler) {
 			}
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				b.Errorf("status %d", resp.StatusCode)
+			if resp.StatusCode != 200 || resp.ProtoMajor != major {
+				b.Errorf("%s %d", resp.Proto, resp.StatusCode)
 				return
 			}
 		}
@@ -155,5 +160,26 @@ func BenchmarkRouteLookup(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		p.table.Load().lookup(hosts[i&3], paths[(i>>2)&3])
+	}
+}
+
+// BenchmarkProxyTLS is BenchmarkProxy with the client on TLS, HTTP/1.1 or
+// HTTP/2 (one request at a time per client goroutine, multiplexed on the
+// shared connections for h2), to see what each protocol adds in front of
+// the same upstream path.
+func BenchmarkProxyTLS(b *testing.B) {
+	for _, h2 := range []bool{false, true} {
+		name := map[bool]string{false: "h1", true: "h2"}[h2]
+		b.Run(name, func(b *testing.B) {
+			srv := benchBackend(b)
+			front := httptest.NewUnstartedServer(benchProxy(b, srv.Listener.Addr().String()))
+			front.EnableHTTP2 = h2
+			front.StartTLS()
+			defer front.Close()
+			tr := front.Client().Transport.(*http.Transport).Clone()
+			tr.MaxIdleConnsPerHost, tr.DisableCompression, tr.ForceAttemptHTTP2 = 256, true, h2
+			defer tr.CloseIdleConnections()
+			getParallel(b, &http.Client{Transport: tr}, front.URL, map[bool]int{false: 1, true: 2}[h2])
+		})
 	}
 }

@@ -26,8 +26,7 @@ func newFront(t testing.TB, opts Options) *front {
 		opts.Logger = discardLogger()
 	}
 	p := New(opts)
-	srv := httptest.NewServer(p)
-	tr := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
+	srv, tr := startFront(p)
 	t.Cleanup(func() {
 		tr.CloseIdleConnections()
 		srv.Close()

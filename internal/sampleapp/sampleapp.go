@@ -145,8 +145,15 @@ func Run(ctx context.Context, o Options, log io.Writer) error {
 //	/slow?ms=N  answers after N ms (default 1500)
 //	/stream?n=N&ms=M  server-sent events: N events (default 50) every M ms (default 100)
 //	/pid        the process id (tests use it to kill the live instance, as an OOM kill would)
+//	/ws         a WebSocket echoing each message with "<version> " in front
+//	/forwarded  the X-Forwarded-Proto and X-Forwarded-Host the app received
 func Handler(o Options) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) { serveWebSocket(w, r, o.Version) })
+	mux.HandleFunc("/forwarded", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Version", o.Version)
+		fmt.Fprintf(w, "proto=%s host=%s\n", r.Header.Get("X-Forwarded-Proto"), r.Header.Get("X-Forwarded-Host"))
+	})
 	mux.HandleFunc("/pid", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Version", o.Version)
 		fmt.Fprintf(w, "%d\n", os.Getpid())

@@ -1,0 +1,112 @@
+# bench/lib.sh — helpers shared by bench/run.sh and bench/https.sh. Sourced,
+# not run; the caller defines log and die.
+
+# stop_pid PID NAME: SIGTERM, wait up to 5 s, then SIGKILL.
+stop_pid() {
+	local pid=$1 name=$2 i
+	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	log "$name (pid $pid) ignored SIGTERM for 5s; sending SIGKILL"
+	kill -KILL "$pid" 2>/dev/null || true
+}
+
+# stop_started: stops what a bench script started, by the PIDs it recorded
+# (nginx master and workers, the daemon, and the backend it deployed, which
+# outlives the daemon by design) and removes its work directory.
+stop_started() {
+	stop_pid "$NGX_PID" "nginx master"
+	for p in $NGX_CHILDREN; do stop_pid "$p" "nginx worker"; done
+	stop_pid "$HS_PID" "hotswap daemon"
+	stop_pid "$BACKEND_PID" "backend"
+	[[ -n $WORK && -d $WORK ]] && rm -rf "$WORK"
+}
+
+# free_port: a port nothing listens on now (tiny race window; loopback only).
+free_port() {
+	local p i
+	for ((i = 0; i < 200; i++)); do
+		p=$((20000 + RANDOM % 20000))
+		[[ -z $(ss -Htln "sport = :$p") ]] && { echo "$p"; return; }
+	done
+	die "no free port found"
+}
+
+# cpu_ticks PID...: user+system clock ticks consumed so far by those processes.
+cpu_ticks() {
+	local t=0 p v
+	for p in "$@"; do
+		v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || v=0
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+
+# deploy_backend BIN CONFIG SERVICE: deploys v1 of SERVICE through the
+# running daemon and sets BACKEND (the live instance's address) and
+# BACKEND_PID (only if that process really is BIN's sample app, so the
+# caller's trap never stops anything else).
+deploy_backend() {
+	local bin=$1 cfg=$2 svc=$3 pid
+	timeout 60 "$bin" -c "$cfg" deploy "$svc" v1 >"$WORK/deploy.log" 2>&1 ||
+		{ cat "$WORK/deploy.log" "$WORK/hotswap.log" >&2; die "deploy failed"; }
+	BACKEND=$(timeout 10 "$bin" -c "$cfg" status --json "$svc" |
+		grep -o '"live":{[^}]*"addr":"[^"]*"' | grep -o '"addr":"[^"]*"' | cut -d'"' -f4)
+	[[ $BACKEND == 127.0.0.1:* ]] || die "could not read live.addr from hotswap status (got '$BACKEND')"
+	pid=$(ss -Htlnp "sport = :${BACKEND##*:}" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
+	if [[ -n $pid ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "^$bin sampleapp "; then
+		BACKEND_PID=$pid
+	else
+		log "warning: could not identify the backend's pid; it will not be stopped at exit"
+	fi
+}
+
+# nginx_head DIR WORKERS: the start of a private nginx config (never the
+# system service) up to and including the opening of the http block, with
+# steady-state keep-alive on both sides, like hotswap (Go's server and
+# hotswap's pool have no per-connection request cap; nginx's default is
+# 1000 requests, after which it would reconnect), and an upstream "backend"
+# with a keep-alive pool to $BACKEND.
+nginx_head() {
+	local dir=$1 workers=$2
+	cat <<EOF2
+# Private instance for bench/; never the system service.
+daemon off;
+master_process on;
+worker_processes $workers;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $dir/client_body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    keepalive_requests 1000000;
+    upstream backend {
+        server $BACKEND;
+        keepalive 512;
+        keepalive_requests 1000000;
+    }
+EOF2
+}
+
+# nginx_location: the proxying location, with the forwarding headers hotswap adds.
+nginx_location() {
+	cat <<'EOF2'
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $host;
+        }
+EOF2
+}
