@@ -42,6 +42,8 @@ func (c *Config) setDefaults() {
 		ResponseHeaderTimeout: 60 * time.Second,
 	}
 	c.Control.Metrics = true
+	c.Dashboard.SessionTTL = 12 * time.Hour
+	c.Dashboard.LinkTTL = 24 * time.Hour
 	c.Webhooks.MaxBody = 1 << 20
 }
 
@@ -77,6 +79,8 @@ func (a *Analysis) setDefaults() {
 	a.MaxErrorRate = 0.05
 	a.MaxErrorRateDelta = 0.02
 }
+
+func (t *Token) setDefaults() { t.Role = RoleDeployer }
 
 func (g *GenericWebhook) setDefaults() { g.Window = 5 * time.Minute }
 
