@@ -18,6 +18,7 @@ const (
 	CodeBusy         = "busy"         // another deploy runs for this service
 	CodeConflict     = "conflict"     // state does not allow it (already live, nothing to promote)
 	CodeUnauthorized = "unauthorized" // missing or wrong token
+	CodeForbidden    = "forbidden"    // the token's role does not allow it
 	CodeUnavailable  = "unavailable"  // the daemon is shutting down
 	CodeInternal     = "internal"     // a bug or an I/O failure
 )
@@ -42,6 +43,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusConflict, CodeConflict
 	case errors.Is(err, errUnauthorized):
 		return http.StatusUnauthorized, CodeUnauthorized
+	case errors.Is(err, errForbidden):
+		return http.StatusForbidden, CodeForbidden
 	case errors.Is(err, deploy.ErrClosed):
 		return http.StatusServiceUnavailable, CodeUnavailable
 	}
@@ -51,6 +54,7 @@ func statusOf(err error) (int, string) {
 var (
 	errBadRequest   = errors.New("bad request")
 	errUnauthorized = errors.New("unauthorized")
+	errForbidden    = errors.New("forbidden")
 )
 
 func writeError(w http.ResponseWriter, err error) {

@@ -57,7 +57,7 @@ func ExitCode(err error) int {
 			return ExitBusy
 		case api.CodeConflict:
 			return ExitConflict
-		case api.CodeUnauthorized:
+		case api.CodeUnauthorized, api.CodeForbidden:
 			return ExitUnauthorized
 		case api.CodeUnavailable:
 			return ExitUnreachable

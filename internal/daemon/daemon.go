@@ -97,7 +97,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	}
 	tokens := make([]api.Token, 0, len(cfg.Control.Tokens))
 	for _, t := range cfg.Control.Tokens {
-		tokens = append(tokens, api.Token{Name: t.Name, Secret: []byte(t.Token.Value())})
+		tokens = append(tokens, api.Token{Name: t.Name, Secret: []byte(t.Token.Value()), ReadOnly: t.Role == config.RoleViewer})
 	}
 	d.api = api.NewServer(api.Options{Engine: d.engine, Store: st, Tokens: tokens, Log: d.log})
 	return d, nil
