@@ -44,6 +44,9 @@ type Daemon struct {
 	proxy  *proxy.Proxy
 	engine *deploy.Engine
 	api    *api.Server
+	dash   http.Handler // the web dashboard, nil unless enabled
+	// dashKey signs the dashboard's rollback links (nil unless enabled).
+	dashKey []byte
 	closer []func() error // resources to release on Close, in reverse order
 	// versions holds each service's compiled version rule, built once by
 	// buildServices and shared with the webhook endpoints.
@@ -84,6 +87,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		d.closeResources()
 		return nil, err
 	}
+	if err := d.loadDashboardKey(); err != nil {
+		d.closeResources()
+		return nil, err
+	}
 	notifier, err := d.buildNotifier()
 	if err != nil {
 		d.closeResources()
@@ -100,6 +107,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 		tokens = append(tokens, api.Token{Name: t.Name, Secret: []byte(t.Token.Value()), ReadOnly: t.Role == config.RoleViewer})
 	}
 	d.api = api.NewServer(api.Options{Engine: d.engine, Store: st, Tokens: tokens, Log: d.log})
+	if err := d.buildDashboard(); err != nil {
+		d.closeResources()
+		return nil, err
+	}
 	return d, nil
 }
 
