@@ -47,7 +47,7 @@ type Daemon struct {
 	dash   http.Handler // the web dashboard, nil unless enabled
 	// dashKey signs the dashboard's rollback links (nil unless enabled).
 	dashKey []byte
-	closer []func() error // resources to release on Close, in reverse order
+	closer  []func() error // resources to release on Close, in reverse order
 	// versions holds each service's compiled version rule, built once by
 	// buildServices and shared with the webhook endpoints.
 	versions map[string]*version.Validator
