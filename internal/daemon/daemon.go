@@ -18,6 +18,7 @@ import (
 
 	"github.com/hotswap/hotswap/internal/api"
 	"github.com/hotswap/hotswap/internal/config"
+	"github.com/hotswap/hotswap/internal/dashboard"
 	"github.com/hotswap/hotswap/internal/deploy"
 	"github.com/hotswap/hotswap/internal/proxy"
 	"github.com/hotswap/hotswap/internal/release"
@@ -44,7 +45,7 @@ type Daemon struct {
 	proxy  *proxy.Proxy
 	engine *deploy.Engine
 	api    *api.Server
-	dash   http.Handler // the web dashboard, nil unless enabled
+	dash   *dashboard.Handler // the web dashboard, nil unless enabled
 	// dashKey signs the dashboard's rollback links (nil unless enabled).
 	dashKey []byte
 	closer  []func() error // resources to release on Close, in reverse order
@@ -220,6 +221,9 @@ func (d *Daemon) Close(ctx context.Context) error {
 	servers := d.servers
 	d.servers = nil
 	d.mu.Unlock()
+	if d.dash != nil {
+		d.dash.Close() // its live streams would hold Shutdown until ctx ends
+	}
 	var errs []error
 	var wg sync.WaitGroup
 	for _, s := range servers {

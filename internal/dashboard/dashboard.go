@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -65,6 +66,8 @@ type Handler struct {
 	pages        map[string]*template.Template
 	mux          *http.ServeMux
 	now          func() time.Time
+	closing      chan struct{} // closed by Close: live streams end
+	closeOnce    sync.Once
 }
 
 // New builds the dashboard handler.
@@ -81,7 +84,7 @@ func New(o Options) (*Handler, error) {
 	h := &Handler{b: o.Backend, tokens: o.Tokens, prefix: strings.TrimSuffix(o.Prefix, "/"),
 		publicOrigin: originOf(o.PublicURL), publicTLS: strings.HasPrefix(o.PublicURL, "https://"),
 		commitURL: o.CommitURL, linkKey: o.LinkKey, log: o.Log,
-		sessions: newSessions(o.SessionTTL), rates: newRates(), now: time.Now}
+		sessions: newSessions(o.SessionTTL), rates: newRates(), now: time.Now, closing: make(chan struct{})}
 	pages, err := h.parseTemplates()
 	if err != nil {
 		return nil, err
@@ -112,6 +115,10 @@ func (h *Handler) routes() *http.ServeMux {
 	return mux
 }
 
+// Close ends every live stream, so that a daemon shutting down does not
+// wait for open dashboards; browsers reconnect to the next daemon.
+func (h *Handler) Close() { h.closeOnce.Do(func() { close(h.closing) }) }
+
 // ServeHTTP serves every dashboard path with the security headers all its
 // pages share.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -120,7 +127,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("X-Frame-Options", "DENY")
-	hd.Set("Referrer-Policy", "no-referrer") // signed links must not leak through Referer
+	// Signed links must not leak to other sites through Referer; "no-referrer"
+	// would also make browsers send "Origin: null" on form posts.
+	hd.Set("Referrer-Policy", "same-origin")
 	if r.URL.Path == h.prefix {
 		http.Redirect(w, r, h.prefix+"/", http.StatusMovedPermanently)
 		return

@@ -78,6 +78,8 @@ func (h *Handler) live(w http.ResponseWriter, r *http.Request, s *session) {
 		case <-tick.C:
 		case <-r.Context().Done():
 			return
+		case <-h.closing:
+			return
 		}
 	}
 }

@@ -1,0 +1,322 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/hotswap/hotswap/internal/api"
+	"github.com/hotswap/hotswap/internal/loadgen"
+)
+
+// chromiumPath is Debian's chromium, which .ci/run installs.
+const chromiumPath = "/usr/bin/chromium"
+
+// dashService is the sample app with a health gate of about a second, so a
+// deploy started in the browser is still running when its page opens and
+// its steps can be seen arriving.
+const dashService = `  - name: web
+    hosts: [web.test]
+    runtime: process
+    process:
+      command: [%q, --port, "{port}", --version, "{version}"]
+    health:
+      path: /health
+      interval: 50ms
+      start_interval: 150ms
+      timeout: 1s
+      healthy_threshold: 8
+      deadline: 10s
+    drain_timeout: 8s
+    stop_grace: 2s
+    warm_for: 10m
+`
+
+// dashTop is the control block (a deployer and a viewer token) and the
+// dashboard, enabled on control.listen.
+const dashTop = rolesTop + `dashboard:
+  enabled: true
+  commit_url: https://git.example/shop/commit/{commit}
+`
+
+// browserTab starts a headless Chromium (skipping the test when there is
+// none) and returns a tab; every action on it is bounded by the deadline.
+func browserTab(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("no chromium at %s (apt-get install -y chromium; .ci/run does): browser tests skipped", chromiumPath)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath), chromedp.NoSandbox,
+		chromedp.WindowSize(1280, 900))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil { // starts the browser, without a timeout (see chromedp.Run)
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// shots writes screenshots into a directory that outlives the test:
+// $HOTSWAP_SCREENSHOTS, or a new temporary directory. The path is logged.
+type shots struct {
+	t   *testing.T
+	dir string
+}
+
+func newShots(t *testing.T) *shots {
+	dir := os.Getenv("HOTSWAP_SCREENSHOTS")
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "hotswap-dashboard-"); err != nil {
+			t.Fatal(err)
+		}
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("dashboard screenshots: %s", dir)
+	return &shots{t: t, dir: dir}
+}
+
+func (s *shots) take(ctx context.Context, name string) {
+	s.t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		s.t.Errorf("screenshot %s: %v", name, err)
+		return
+	}
+	if err := os.WriteFile(filepath.Join(s.dir, name+".png"), png, 0o644); err != nil {
+		s.t.Error(err)
+	}
+}
+
+// in runs browser actions with a deadline, failing the test with what.
+func in(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(cctx, steps...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// js evaluates an expression in the page.
+func js[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(cctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// until waits for a JavaScript condition to hold in the page, without
+// reloading it: what changes, changed through the live stream.
+func until(t *testing.T, ctx context.Context, what, cond string) {
+	t.Helper()
+	in(t, ctx, "wait for "+what, func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingTimeout(25*time.Second))(ctx, tg)
+		return chromedp.Void{}, err
+	})
+}
+
+// text is the text content of the first element matching css ("" if none).
+func text(css string) string {
+	return fmt.Sprintf(`((document.querySelector(%q)||{}).textContent||"")`, css)
+}
+
+func login(t *testing.T, ctx context.Context, base, token string) {
+	t.Helper()
+	in(t, ctx, "log in", chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), token), chromedp.Click(chromedp.CSS("form button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS(".who button"))) // only a logged-in page has it
+}
+
+// TestDashboardInBrowser drives the dashboard in a real headless Chromium
+// against a real daemon: log in, see what is live, deploy and watch the
+// steps arrive, roll back under load with no failed request, and the
+// refusals — viewer actions, a POST without the CSRF token, a wrong token.
+func TestDashboardInBrowser(t *testing.T) {
+	ctx := browserTab(t)
+	shot := newShots(t)
+	dir := t.TempDir()
+	d := startDaemon(t, servicesConfig(t, dir, fmt.Sprintf(dashService, sampleBin), dashTop), true)
+	base := "http://" + d.ControlAddr()
+	c := api.DialSocket(d.SocketPath(), "test")
+	actx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if _, err := c.Deploy(actx, "web", api.DeployRequest{Version: "v1", Note: "first release", Commit: "0123456789abcdef"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(actx, t, "v1 live", func() bool {
+		st, err := c.Status(actx, "web")
+		return err == nil && st[0].Live != nil && st[0].Live.Version == "v1"
+	})
+
+	// A wrong token cannot log in.
+	in(t, ctx, "wrong token", chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), "not-a-token-0123456789"), chromedp.Click(chromedp.CSS("form button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS("[role=alert]")))
+	if msg := js[string](t, ctx, text("[role=alert]")); !strings.Contains(msg, "not valid") {
+		t.Fatalf("wrong token: alert %q", msg)
+	}
+	shot.take(ctx, "login-refused")
+
+	login(t, ctx, base, "deployer-token-0123456789")
+	until(t, ctx, "the live version on the overview", text("[data-role=live-version]")+` === "v1"`)
+	until(t, ctx, "the live stream connected", text("#live-status")+`.startsWith("Live")`)
+	shot.take(ctx, "overview")
+
+	// Start a deploy of v2 from the service page and watch its steps arrive.
+	in(t, ctx, "deploy v2", chromedp.Navigate(base+"/ui/services/web"), chromedp.WaitVisible(chromedp.CSS("#deploy-version")),
+		chromedp.SendKeys(chromedp.CSS("#deploy-version"), "v2"), chromedp.Click(chromedp.CSS("#deploy-version ~ button")),
+		chromedp.WaitVisible(chromedp.CSS("#confirm-button")))
+	if h := js[string](t, ctx, text("#what-h")); h != "Deploy web v2" {
+		t.Fatalf("deploy confirmation says %q", h)
+	}
+	shot.take(ctx, "confirm-deploy")
+	in(t, ctx, "confirm deploy", chromedp.Click(chromedp.CSS("#confirm-button")), chromedp.WaitVisible(chromedp.CSS("#steps")))
+	if js[bool](t, ctx, text("#steps")+`.includes("is live")`) {
+		t.Fatal("the deploy had finished before its page showed: cannot see steps arrive (health gate too short?)")
+	}
+	until(t, ctx, "the deploy's steps up to the switch", text("#steps")+`.includes("traffic switched to v2") && `+text("#steps")+`.includes("is live")`)
+	shot.take(ctx, "release-deploy")
+
+	// Roll back to v1 from the overview, one click and a confirmation,
+	// with load running through the proxy.
+	load := loadgen.Start(actx, loadgen.Options{URL: "http://" + d.ProxyAddr(), Host: "web.test", Workers: 8, MaxRequests: 2_000_000})
+	defer load.Stop()
+	waitForTraffic(t, d, "web")
+	in(t, ctx, "overview", chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.CSS("#services")))
+	until(t, ctx, "v2 live and v1 warm", text("[data-role=live-version]")+` === "v2" && document.querySelector("#services form button.danger") !== null`)
+	until(t, ctx, "the live request rate", `/[1-9][0-9.]* req\/s/.test(`+text("#services")+`)`)
+	shot.take(ctx, "overview-v2")
+	in(t, ctx, "roll back", chromedp.Click(chromedp.CSS("#services form button.danger")), chromedp.WaitVisible(chromedp.CSS("#confirm-button")))
+	if h := js[string](t, ctx, text("#what-h")); h != "Roll web back from v2 to v1 (warm)" {
+		t.Fatalf("rollback confirmation says %q", h)
+	}
+	shot.take(ctx, "confirm-rollback")
+	in(t, ctx, "confirm rollback", chromedp.Click(chromedp.CSS("#confirm-button")), chromedp.WaitVisible(chromedp.CSS("#steps")))
+	until(t, ctx, "the rollback done", text("#steps")+`.includes("is live")`)
+	shot.take(ctx, "release-rollback")
+	after := load.Stop()
+	t.Logf("load during the rollback: %s", after)
+	if after.Failed != 0 {
+		t.Errorf("%d requests failed during the dashboard rollback: %v", after.Failed, after.Failures)
+	}
+	if after.Versions["v1"] == 0 || after.Versions["v2"] == 0 {
+		t.Errorf("responses per version %v: want both v2 (before) and v1 (after)", after.Versions)
+	}
+	for i := 0; i < 5; i++ {
+		if _, v, _ := get(t, d, "web.test", "/"); v != "v1" {
+			t.Fatalf("after the rollback the proxy answers with %q, want v1", v)
+		}
+	}
+	in(t, ctx, "service page", chromedp.Navigate(base+"/ui/services/web"), chromedp.WaitVisible(chromedp.CSS("#history")))
+	shot.take(ctx, "service")
+	in(t, ctx, "audit", chromedp.Navigate(base+"/ui/audit?service=web"), chromedp.WaitVisible(chromedp.CSS("table")))
+	if a := js[string](t, ctx, text("table")); !strings.Contains(a, "dashboard rollback") || !strings.Contains(a, "alice") {
+		t.Errorf("audit page lacks alice's dashboard rollback: %q", a)
+	}
+	shot.take(ctx, "audit")
+
+	// A POST without the CSRF token, from the dashboard's own page, with
+	// the session cookie: refused, nothing happens.
+	status := js[int](t, ctx, `fetch("/ui/act", {method: "POST", body: new URLSearchParams({action: "rollback", service: "web", version: "v2", expect_live: "v1"})}).then(r => r.status)`)
+	if status != http.StatusForbidden {
+		t.Errorf("POST without CSRF token: %d, want 403", status)
+	}
+
+	// A viewer sees no action and its forged POST (with its own valid CSRF
+	// token) is refused.
+	in(t, ctx, "log out", chromedp.Click(chromedp.CSS(".who button")), chromedp.WaitVisible(chromedp.CSS("#token")))
+	login(t, ctx, base, "viewer-token-0123456789ab")
+	until(t, ctx, "the viewer's overview", text("[data-role=live-version]")+` === "v1"`)
+	if n := js[int](t, ctx, `document.querySelectorAll("form[action$='/confirm'], #deploy-version, button.danger").length`); n != 0 {
+		t.Errorf("viewer overview shows %d action controls", n)
+	}
+	in(t, ctx, "viewer service page", chromedp.Navigate(base+"/ui/services/web"), chromedp.WaitVisible(chromedp.CSS("#history")))
+	if n := js[int](t, ctx, `document.querySelectorAll("form[action$='/confirm'], #deploy-version, button.danger").length`); n != 0 {
+		t.Errorf("viewer service page shows %d action controls", n)
+	}
+	shot.take(ctx, "service-viewer")
+	status = js[int](t, ctx, `fetch("/ui/act", {method: "POST", body: new URLSearchParams({csrf: document.querySelector("input[name=csrf]").value,
+		action: "rollback", service: "web", version: "v2", expect_live: "v1"})}).then(r => r.status)`)
+	if status != http.StatusForbidden {
+		t.Errorf("viewer's forged POST: %d, want 403", status)
+	}
+	// Phone-sized: the overview still reads.
+	in(t, ctx, "phone", chromedp.EmulateViewport(390, 844), chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.CSS("#services")))
+	if w := js[int](t, ctx, `document.documentElement.scrollWidth`); w > 390 {
+		t.Errorf("phone overview is %dpx wide: scrolls sideways", w)
+	}
+	shot.take(ctx, "overview-phone")
+
+	rels, err := c.Releases(actx, "web", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rels) != 3 || rels[0].Kind != "rollback" || rels[0].Version != "v1" || rels[0].Source != "dashboard" || rels[0].Actor != "alice" {
+		t.Errorf("history: %+v; want the dashboard rollback by alice on top and nothing after it", rels)
+	}
+	measurePages(t, ctx, base)
+}
+
+// measurePages logs each page's weight (HTML plus the CSS and script it
+// loads, uncompressed bytes) and the browser's first contentful paint, for
+// bench/RESULTS.md. Figures, not assertions.
+func measurePages(t *testing.T, ctx context.Context, base string) {
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	req, _ := http.NewRequest(http.MethodPost, base+"/ui/login", strings.NewReader(url.Values{"token": {"deployer-token-0123456789"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	size := func(path string) int {
+		r, err := hc.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		var n int
+		buf := make([]byte, 32<<10)
+		for {
+			m, err := r.Body.Read(buf)
+			n += m
+			if err != nil {
+				return n
+			}
+		}
+	}
+	css, script := size("/ui/static/style.css"), size("/ui/static/app.js")
+	in(t, ctx, "desktop", chromedp.EmulateViewport(1280, 900))
+	for _, p := range []string{"/ui/login", "/ui/", "/ui/services/web", "/ui/releases/1", "/ui/audit"} {
+		html := size(p)
+		in(t, ctx, "open "+p, chromedp.Navigate(base+p), chromedp.WaitVisible(chromedp.CSS("#main")))
+		m := js[string](t, ctx, `JSON.stringify({fcp: (performance.getEntriesByName("first-contentful-paint")[0]||{}).startTime||-1,
+			dcl: performance.getEntriesByType("navigation")[0].domContentLoadedEventEnd})`)
+		var pm struct{ FCP, DCL float64 }
+		_ = json.Unmarshal([]byte(m), &pm)
+		total := html + css
+		if p != "/ui/login" {
+			total += script
+		}
+		t.Logf("page %-16s html %6d B, with css+js %6d B; first contentful paint %5.1f ms, DOMContentLoaded %5.1f ms",
+			p, html, total, pm.FCP, pm.DCL)
+	}
+}
