@@ -200,10 +200,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	defer load.Stop()
 	waitForTraffic(t, d, "web")
 	in(t, ctx, "overview", chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.CSS("#services")))
-	until(t, ctx, "v2 live and v1 warm", text("[data-role=live-version]")+` === "v2" && document.querySelector("#services form button.danger") !== null`)
+	until(t, ctx, "v2 live and v1 warm", text("[data-role=live-version]")+` === "v2" && document.querySelector("#services button[data-action=rollback]") !== null`)
 	until(t, ctx, "the live request rate", `/[1-9][0-9.]* req\/s/.test(`+text("#services")+`)`)
 	shot.take(ctx, "overview-v2")
-	in(t, ctx, "roll back", chromedp.Click(chromedp.CSS("#services form button.danger")), chromedp.WaitVisible(chromedp.CSS("#confirm-button")))
+	in(t, ctx, "roll back", chromedp.Click(chromedp.CSS("#services button[data-action=rollback]")), chromedp.WaitVisible(chromedp.CSS("#confirm-button")))
 	if h := js[string](t, ctx, text("#what-h")); h != "Roll web back from v2 to v1 (warm)" {
 		t.Fatalf("rollback confirmation says %q", h)
 	}
@@ -244,11 +244,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	in(t, ctx, "log out", chromedp.Click(chromedp.CSS(".who button")), chromedp.WaitVisible(chromedp.CSS("#token")))
 	login(t, ctx, base, "viewer-token-0123456789ab")
 	until(t, ctx, "the viewer's overview", text("[data-role=live-version]")+` === "v1"`)
-	if n := js[int](t, ctx, `document.querySelectorAll("form[action$='/confirm'], #deploy-version, button.danger").length`); n != 0 {
+	if n := js[int](t, ctx, `document.querySelectorAll("form[action$='/confirm'], #deploy-version, [data-action]").length`); n != 0 {
 		t.Errorf("viewer overview shows %d action controls", n)
 	}
 	in(t, ctx, "viewer service page", chromedp.Navigate(base+"/ui/services/web"), chromedp.WaitVisible(chromedp.CSS("#history")))
-	if n := js[int](t, ctx, `document.querySelectorAll("form[action$='/confirm'], #deploy-version, button.danger").length`); n != 0 {
+	if n := js[int](t, ctx, `document.querySelectorAll("form[action$='/confirm'], #deploy-version, [data-action]").length`); n != 0 {
 		t.Errorf("viewer service page shows %d action controls", n)
 	}
 	shot.take(ctx, "service-viewer")
@@ -318,5 +318,52 @@ func measurePages(t *testing.T, ctx context.Context, base string) {
 		}
 		t.Logf("page %-16s html %6d B, with css+js %6d B; first contentful paint %5.1f ms, DOMContentLoaded %5.1f ms",
 			p, html, total, pm.FCP, pm.DCL)
+	}
+}
+
+// TestDashboardCanaryPromote: during a canary held for approval the
+// service page shows the traffic split per version, live, and promoting it
+// from the dashboard moves all traffic to the new version.
+func TestDashboardCanaryPromote(t *testing.T) {
+	ctx := browserTab(t)
+	shot := newShots(t)
+	dir := t.TempDir()
+	svc := strings.Replace(fmt.Sprintf(canaryService, sampleBin, "200ms", "200ms"),
+		"      sticky_cookie: shop_canary\n", "      sticky_cookie: shop_canary\n      approval_before_last: true\n", 1)
+	d := startDaemon(t, servicesConfig(t, dir, svc, dashTop), true)
+	base := "http://" + d.ControlAddr()
+	c := api.DialSocket(d.SocketPath(), "test")
+	actx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	mustDeploy(actx, t, c, "shop", "v1", "live")
+	load := loadgen.Start(actx, loadgen.Options{URL: "http://" + d.ProxyAddr(), Host: "shop.test", Workers: 4, MaxRequests: 1_000_000})
+	defer load.Stop()
+	acc, err := c.Deploy(actx, "shop", api.DeployRequest{Version: "v2", Note: "new checkout"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(actx, t, c, acc.Release.ID, "approval", "waiting for approval")
+
+	login(t, ctx, base, "deployer-token-0123456789")
+	in(t, ctx, "service page", chromedp.Navigate(base+"/ui/services/shop"), chromedp.WaitVisible(chromedp.CSS("#status")))
+	until(t, ctx, "the canary split with traffic on both versions",
+		text("#status")+`.includes("v2 gets 50% of clients") && document.querySelectorAll("#status tbody tr").length === 2 &&
+			[...document.querySelectorAll("#status tbody tr")].every(r => parseFloat(r.cells[3].textContent) > 0)`)
+	until(t, ctx, "the deploy's steps", text("#active")+`.includes("waiting for approval")`)
+	shot.take(ctx, "service-canary")
+
+	in(t, ctx, "promote", chromedp.Click(chromedp.CSS("#status button[data-action=promote]")), chromedp.WaitVisible(chromedp.CSS("#confirm-button")))
+	if h := js[string](t, ctx, text("#what-h")); h != fmt.Sprintf("Promote shop v2 (release #%d)", acc.Release.ID) {
+		t.Fatalf("promote confirmation says %q", h)
+	}
+	in(t, ctx, "confirm promote", chromedp.Click(chromedp.CSS("#confirm-button")), chromedp.WaitVisible(chromedp.CSS("#steps")))
+	until(t, ctx, "v2 live", text("#steps")+`.includes("is live")`)
+	res := load.Stop()
+	t.Logf("load during the canary and promotion: %s", res)
+	if res.Failed != 0 {
+		t.Errorf("%d requests failed: %v", res.Failed, res.Failures)
+	}
+	if v := getWith(t, d, "shop.test", "", ""); v != "v2" {
+		t.Errorf("after promotion the proxy answers with %s", v)
 	}
 }
