@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxForm bounds every form body the dashboard reads.
@@ -74,6 +75,22 @@ func (h *Handler) audit(r *http.Request, actor, action, service, version, outcom
 	if actor == "" {
 		actor = "?"
 	}
-	h.b.Record(context.WithoutCancel(r.Context()), AuditView{At: h.now(), Actor: actor, Source: "dashboard", Action: action,
-		Service: service, Version: version, Outcome: outcome, Detail: detail, Remote: r.RemoteAddr})
+	h.b.Record(context.WithoutCancel(r.Context()), AuditView{At: h.now(), Actor: actor, Source: "dashboard", Action: clip(action),
+		Service: clip(service), Version: clip(version), Outcome: outcome, Detail: detail, Remote: r.RemoteAddr})
+}
+
+// maxField bounds what a form puts into one audit field: a refused request
+// is recorded, but must not grow the log by the size of its body.
+const maxField = 200
+
+// clip cuts s to at most maxField bytes, on a character boundary.
+func clip(s string) string {
+	if len(s) <= maxField {
+		return s
+	}
+	cut := maxField
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
