@@ -23,25 +23,14 @@ import (
 // chromiumPath is Debian's chromium, which .ci/run installs.
 const chromiumPath = "/usr/bin/chromium"
 
-// dashService is the sample app with a health gate of about a second, so a
-// deploy started in the browser is still running when its page opens and
-// its steps can be seen arriving.
-const dashService = `  - name: web
-    hosts: [web.test]
-    runtime: process
-    process:
-      command: [%q, --port, "{port}", --version, "{version}"]
-    health:
-      path: /health
-      interval: 50ms
-      start_interval: 150ms
-      timeout: 1s
-      healthy_threshold: 8
-      deadline: 10s
-    drain_timeout: 8s
-    stop_grace: 2s
-    warm_for: 10m
-`
+// dashService is the web service with a health gate of about a second
+// (8 passes 150ms apart), so a deploy started in the browser is still
+// running when its page opens and its steps can be seen arriving.
+func dashService() string {
+	return strings.NewReplacer("      healthy_threshold: 2\n      deadline: 3s\n",
+		"      start_interval: 150ms\n      healthy_threshold: 8\n      deadline: 10s\n",
+		"    warm_for: 1m\n", "    warm_for: 10m\n").Replace(fmt.Sprintf(webService, sampleBin))
+}
 
 // dashTop is the control block (a deployer and a viewer token) and the
 // dashboard, enabled on control.listen.
@@ -138,6 +127,21 @@ func text(css string) string {
 	return fmt.Sprintf(`((document.querySelector(%q)||{}).textContent||"")`, css)
 }
 
+// accessible checks what a screen reader and a keyboard need on the page:
+// every form control has a label, every button and link a name, and the
+// page a language and one h1.
+func accessible(t *testing.T, ctx context.Context, page string) {
+	t.Helper()
+	bad := js[[]string](t, ctx, `[
+		...[...document.querySelectorAll("input:not([type=hidden]), select, textarea")].filter(e => !e.labels || e.labels.length === 0).map(e => "unlabelled " + e.outerHTML),
+		...[...document.querySelectorAll("button, a")].filter(e => e.textContent.trim() === "" && !e.getAttribute("aria-label")).map(e => "nameless " + e.outerHTML),
+		...(document.documentElement.lang ? [] : ["no lang"]),
+		...(document.querySelectorAll("h1").length === 1 ? [] : ["h1 count"])]`)
+	if len(bad) != 0 {
+		t.Errorf("%s: %v", page, bad)
+	}
+}
+
 func login(t *testing.T, ctx context.Context, base, token string) {
 	t.Helper()
 	in(t, ctx, "log in", chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(chromedp.CSS("#token")),
@@ -153,7 +157,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	ctx := browserTab(t)
 	shot := newShots(t)
 	dir := t.TempDir()
-	d := startDaemon(t, servicesConfig(t, dir, fmt.Sprintf(dashService, sampleBin), dashTop), true)
+	d := startDaemon(t, servicesConfig(t, dir, dashService(), dashTop), true)
 	base := "http://" + d.ControlAddr()
 	c := api.DialSocket(d.SocketPath(), "test")
 	actx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -174,11 +178,13 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("wrong token: alert %q", msg)
 	}
 	shot.take(ctx, "login-refused")
+	accessible(t, ctx, "login-refused")
 
 	login(t, ctx, base, "deployer-token-0123456789")
 	until(t, ctx, "the live version on the overview", text("[data-role=live-version]")+` === "v1"`)
 	until(t, ctx, "the live stream connected", text("#live-status")+`.startsWith("Live")`)
 	shot.take(ctx, "overview")
+	accessible(t, ctx, "overview")
 
 	// Start a deploy of v2 from the service page and watch its steps arrive.
 	in(t, ctx, "deploy v2", chromedp.Navigate(base+"/ui/services/web"), chromedp.WaitVisible(chromedp.CSS("#deploy-version")),
@@ -188,6 +194,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("deploy confirmation says %q", h)
 	}
 	shot.take(ctx, "confirm-deploy")
+	accessible(t, ctx, "confirm-deploy")
 	in(t, ctx, "confirm deploy", chromedp.Click(chromedp.CSS("#confirm-button")), chromedp.WaitVisible(chromedp.CSS("#steps")))
 	if js[bool](t, ctx, text("#steps")+`.includes("is live")`) {
 		t.Fatal("the deploy had finished before its page showed: cannot see steps arrive (health gate too short?)")
@@ -209,6 +216,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("rollback confirmation says %q", h)
 	}
 	shot.take(ctx, "confirm-rollback")
+	accessible(t, ctx, "confirm-rollback")
 	in(t, ctx, "confirm rollback", chromedp.Click(chromedp.CSS("#confirm-button")), chromedp.WaitVisible(chromedp.CSS("#steps")))
 	until(t, ctx, "the rollback done", text("#steps")+`.includes("is live")`)
 	shot.take(ctx, "release-rollback")
@@ -227,11 +235,13 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	in(t, ctx, "service page", chromedp.Navigate(base+"/ui/services/web"), chromedp.WaitVisible(chromedp.CSS("#history")))
 	shot.take(ctx, "service")
+	accessible(t, ctx, "service")
 	in(t, ctx, "audit", chromedp.Navigate(base+"/ui/audit?service=web"), chromedp.WaitVisible(chromedp.CSS("table")))
 	if a := js[string](t, ctx, text("table")); !strings.Contains(a, "dashboard rollback") || !strings.Contains(a, "alice") {
 		t.Errorf("audit page lacks alice's dashboard rollback: %q", a)
 	}
 	shot.take(ctx, "audit")
+	accessible(t, ctx, "audit")
 
 	// A POST without the CSRF token, from the dashboard's own page, with
 	// the session cookie: refused, nothing happens.
@@ -253,6 +263,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("viewer service page shows %d action controls", n)
 	}
 	shot.take(ctx, "service-viewer")
+	accessible(t, ctx, "service-viewer")
 	status = js[int](t, ctx, `fetch("/ui/act", {method: "POST", body: new URLSearchParams({csrf: document.querySelector("input[name=csrf]").value,
 		action: "rollback", service: "web", version: "v2", expect_live: "v1"})}).then(r => r.status)`)
 	if status != http.StatusForbidden {

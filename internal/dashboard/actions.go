@@ -42,17 +42,14 @@ func describe(row serviceRow, action, version string) confirmData {
 			c.Problem = version + " is already live."
 		case row.Active != nil:
 			c.Problem = fmt.Sprintf("A %s of %s (release #%d) is in progress; abort it first.", row.Active.Kind, row.Active.Version, row.Active.Release)
-		case row.Warm != nil && row.Warm.Version == version:
-			c.Headline = fmt.Sprintf("Roll %s back from %s to %s (warm)", row.Name, live, version)
-			c.Steps = []string{
-				fmt.Sprintf("%s is still running (warm); it is health-checked once.", version),
-				fmt.Sprintf("Traffic moves from %s to %s in one switch: no request is dropped.", live, version),
-				fmt.Sprintf("%s finishes its in-flight requests, is stopped and recorded as rolled back.", live),
-			}
 		default:
 			c.Headline = fmt.Sprintf("Roll %s back from %s to %s", row.Name, live, version)
-			c.Steps = []string{
-				fmt.Sprintf("%s is started again and health-checked; if it fails, nothing changes and %s keeps serving.", version, live),
+			first := fmt.Sprintf("%s is started again and health-checked; if it fails, nothing changes and %s keeps serving.", version, live)
+			if row.Warm != nil && row.Warm.Version == version {
+				c.Headline += " (warm)"
+				first = fmt.Sprintf("%s is still running (warm); it is health-checked once.", version)
+			}
+			c.Steps = []string{first,
 				fmt.Sprintf("Traffic moves from %s to %s in one switch: no request is dropped.", live, version),
 				fmt.Sprintf("%s finishes its in-flight requests, is stopped and recorded as rolled back.", live),
 			}
