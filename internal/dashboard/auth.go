@@ -31,8 +31,17 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, nil, http.StatusForbidden, errCrossSite.Error())
 		return
 	}
+	addr := host(r.RemoteAddr)
+	if h.throttle.blocked(addr, h.now()) {
+		h.audit(r, "?", "dashboard login", "", "", "rejected", "too many failed logins")
+		w.Header().Set("Retry-After", "60")
+		h.render(w, http.StatusTooManyRequests, "login", h.newPage(nil, "Log in", loginData{Next: next,
+			Error: "Too many failed logins from your address; wait a minute."}))
+		return
+	}
 	tok, ok := match(h.tokens, r.PostFormValue("token"))
 	if !ok {
+		h.throttle.failed(addr, h.now())
 		h.audit(r, "?", "dashboard login", "", "", "rejected", "invalid token")
 		h.render(w, http.StatusUnauthorized, "login", h.newPage(nil, "Log in", loginData{Next: next, Error: "That token is not valid."}))
 		return

@@ -101,3 +101,24 @@ func TestSafeNext(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedLoginsAreThrottled: guessing tokens through the login form
+// stops after maxFailures per minute per address — even the right token is
+// then refused until the window passes.
+func TestFailedLoginsAreThrottled(t *testing.T) {
+	h, srv := newServer(t, newScripted(), nil)
+	now := time.Now()
+	h.now = func() time.Time { return now }
+	b := newBrowser(t, srv)
+	for i := 0; i < maxFailures; i++ {
+		if code, _, _ := b.post("/ui/login", url.Values{"token": {"guess-0123456789abcdef"}}, nil); code != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d, want 401", i, code)
+		}
+	}
+	code, _, hdr := b.post("/ui/login", url.Values{"token": {deployerSecret}}, nil)
+	if code != http.StatusTooManyRequests || hdr.Get("Set-Cookie") != "" {
+		t.Fatalf("login after %d failures: %d, want 429 and no session", maxFailures, code)
+	}
+	now = now.Add(failureWindow)
+	b.login(deployerSecret)
+}

@@ -50,8 +50,9 @@ type Options struct {
 	Log     *slog.Logger
 }
 
-// Handler serves the dashboard. Its only mutable state is the session store
-// and the rate sampler, each guarded by its own mutex.
+// Handler serves the dashboard. Its only mutable state is the session store,
+// the failed-login throttle and the rate sampler, each guarded by its own
+// mutex.
 type Handler struct {
 	b            Backend
 	tokens       []Token
@@ -62,6 +63,7 @@ type Handler struct {
 	linkKey      []byte
 	log          *slog.Logger
 	sessions     *sessions
+	throttle     *throttle
 	rates        *rates
 	pages        map[string]*template.Template
 	mux          *http.ServeMux
@@ -84,7 +86,7 @@ func New(o Options) (*Handler, error) {
 	h := &Handler{b: o.Backend, tokens: o.Tokens, prefix: strings.TrimSuffix(o.Prefix, "/"),
 		publicOrigin: originOf(o.PublicURL), publicTLS: strings.HasPrefix(o.PublicURL, "https://"),
 		commitURL: o.CommitURL, linkKey: o.LinkKey, log: o.Log,
-		sessions: newSessions(o.SessionTTL), rates: newRates(), now: time.Now, closing: make(chan struct{})}
+		sessions: newSessions(o.SessionTTL), throttle: newThrottle(), rates: newRates(), now: time.Now, closing: make(chan struct{})}
 	pages, err := h.parseTemplates()
 	if err != nil {
 		return nil, err
