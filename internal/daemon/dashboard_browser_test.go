@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/hotswap/hotswap/internal/api"
@@ -242,6 +244,20 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	shot.take(ctx, "audit")
 	accessible(t, ctx, "audit")
+
+	// Reading works without JavaScript: the page is whole as served.
+	noScript := func(off bool) chromedp.Action[chromedp.Void] {
+		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+			_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: off})
+			return chromedp.Void{}, err
+		}
+	}
+	in(t, ctx, "service page without JavaScript", noScript(true), chromedp.Navigate(base+"/ui/services/web"), chromedp.WaitVisible(chromedp.CSS("#history")))
+	if live, hist, st := js[string](t, ctx, text("[data-role=live-version]")), js[int](t, ctx, `document.querySelectorAll("#history tbody tr").length`),
+		js[string](t, ctx, text("#live-status")); live != "v1" || hist != 3 || st != "Reload for the latest state." {
+		t.Errorf("without JavaScript: live %q, %d history rows, status %q", live, hist, st)
+	}
+	in(t, ctx, "JavaScript back on", noScript(false))
 
 	// A POST without the CSRF token, from the dashboard's own page, with
 	// the session cookie: refused, nothing happens.
