@@ -35,14 +35,8 @@ func describe(row serviceRow, action, version string) confirmData {
 			version = row.Warm.Version
 			c.Version = version
 		}
-		switch {
-		case version == "":
-			c.Problem = "No version is warm. Pick an earlier release to roll back to from the service's history."
-		case version == live:
-			c.Problem = version + " is already live."
-		case row.Active != nil:
-			c.Problem = fmt.Sprintf("A %s of %s (release #%d) is in progress; abort it first.", row.Active.Kind, row.Active.Version, row.Active.Release)
-		default:
+		c.Problem = refusal(row, version, live, "No version is warm. Pick an earlier release to roll back to from the service's history.")
+		if c.Problem == "" {
 			c.Headline = fmt.Sprintf("Roll %s back from %s to %s", row.Name, live, version)
 			first := fmt.Sprintf("%s is started again and health-checked; if it fails, nothing changes and %s keeps serving.", version, live)
 			if row.Warm != nil && row.Warm.Version == version {
@@ -56,14 +50,8 @@ func describe(row serviceRow, action, version string) confirmData {
 		}
 		c.Button = "Roll back to " + version
 	case ActDeploy:
-		switch {
-		case version == "":
-			c.Problem = "Give a version to deploy."
-		case version == live:
-			c.Problem = version + " is already live."
-		case row.Active != nil:
-			c.Problem = fmt.Sprintf("A %s of %s (release #%d) is in progress.", row.Active.Kind, row.Active.Version, row.Active.Release)
-		default:
+		c.Problem = refusal(row, version, live, "Give a version to deploy.")
+		if c.Problem == "" {
 			c.Headline = fmt.Sprintf("Deploy %s %s", row.Name, version)
 			c.Steps = []string{fmt.Sprintf("%s is started beside the live version and health-checked; if it fails, nothing changes.", version)}
 			if live != "" {
@@ -99,6 +87,20 @@ func describe(row serviceRow, action, version string) confirmData {
 		c.Problem = "Unknown action."
 	}
 	return c
+}
+
+// refusal is why version cannot be made live now, "" when it can; missing
+// is the reason when no version was given.
+func refusal(row serviceRow, version, live, missing string) string {
+	switch {
+	case version == "":
+		return missing
+	case version == live:
+		return version + " is already live."
+	case row.Active != nil:
+		return fmt.Sprintf("A %s of %s (release #%d) is in progress; wait for it or abort it first.", row.Active.Kind, row.Active.Version, row.Active.Release)
+	}
+	return ""
 }
 
 func (h *Handler) row(ctx context.Context, name string) (serviceRow, error) {
