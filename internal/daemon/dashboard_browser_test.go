@@ -245,6 +245,22 @@ func TestDashboardInBrowser(t *testing.T) {
 	shot.take(ctx, "audit")
 	accessible(t, ctx, "audit")
 
+	// Roll back to an earlier release that is no longer running: from the
+	// history, v2 is started again and health-gated, then takes the traffic.
+	in(t, ctx, "history rollback", chromedp.Navigate(base+"/ui/services/web"), chromedp.WaitVisible(chromedp.CSS("#history")),
+		chromedp.Click(chromedp.CSS(`#history button[data-action=rollback]`)), chromedp.WaitVisible(chromedp.CSS("#confirm-button")))
+	if h := js[string](t, ctx, text("#what-h")); h != "Roll web back from v1 to v2" {
+		t.Fatalf("history rollback confirmation says %q", h)
+	}
+	if s := js[string](t, ctx, text("ol")); !strings.Contains(s, "v2 is started again and health-checked") {
+		t.Errorf("history rollback confirmation does not say v2 is started again: %q", s)
+	}
+	in(t, ctx, "confirm history rollback", chromedp.Click(chromedp.CSS("#confirm-button")), chromedp.WaitVisible(chromedp.CSS("#steps")))
+	until(t, ctx, "v2 live again", text("#steps")+`.includes("is live")`)
+	if _, v, _ := get(t, d, "web.test", "/"); v != "v2" {
+		t.Fatalf("after the history rollback the proxy answers with %q, want v2", v)
+	}
+
 	// Reading works without JavaScript: the page is whole as served.
 	noScript := func(off bool) chromedp.Action[chromedp.Void] {
 		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
@@ -254,7 +270,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	in(t, ctx, "service page without JavaScript", noScript(true), chromedp.Navigate(base+"/ui/services/web"), chromedp.WaitVisible(chromedp.CSS("#history")))
 	if live, hist, st := js[string](t, ctx, text("[data-role=live-version]")), js[int](t, ctx, `document.querySelectorAll("#history tbody tr").length`),
-		js[string](t, ctx, text("#live-status")); live != "v1" || hist != 3 || st != "Reload for the latest state." {
+		js[string](t, ctx, text("#live-status")); live != "v2" || hist != 4 || st != "Reload for the latest state." {
 		t.Errorf("without JavaScript: live %q, %d history rows, status %q", live, hist, st)
 	}
 	in(t, ctx, "JavaScript back on", noScript(false))
@@ -270,7 +286,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	// token) is refused.
 	in(t, ctx, "log out", chromedp.Click(chromedp.CSS(".who button")), chromedp.WaitVisible(chromedp.CSS("#token")))
 	login(t, ctx, base, "viewer-token-0123456789ab")
-	until(t, ctx, "the viewer's overview", text("[data-role=live-version]")+` === "v1"`)
+	until(t, ctx, "the viewer's overview", text("[data-role=live-version]")+` === "v2"`)
 	if n := js[int](t, ctx, `document.querySelectorAll("form[action$='/confirm'], #deploy-version, [data-action]").length`); n != 0 {
 		t.Errorf("viewer overview shows %d action controls", n)
 	}
@@ -281,7 +297,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	shot.take(ctx, "service-viewer")
 	accessible(t, ctx, "service-viewer")
 	status = js[int](t, ctx, `fetch("/ui/act", {method: "POST", body: new URLSearchParams({csrf: document.querySelector("input[name=csrf]").value,
-		action: "rollback", service: "web", version: "v2", expect_live: "v1"})}).then(r => r.status)`)
+		action: "rollback", service: "web", version: "v1", expect_live: "v2"})}).then(r => r.status)`)
 	if status != http.StatusForbidden {
 		t.Errorf("viewer's forged POST: %d, want 403", status)
 	}
@@ -296,8 +312,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rels) != 3 || rels[0].Kind != "rollback" || rels[0].Version != "v1" || rels[0].Source != "dashboard" || rels[0].Actor != "alice" {
-		t.Errorf("history: %+v; want the dashboard rollback by alice on top and nothing after it", rels)
+	if len(rels) != 4 || rels[0].Kind != "rollback" || rels[0].Version != "v2" || rels[1].Version != "v1" || rels[0].Source != "dashboard" || rels[0].Actor != "alice" {
+		t.Errorf("history: %+v; want alice's two dashboard rollbacks on top and nothing after them", rels)
 	}
 	measurePages(t, ctx, base)
 }
@@ -410,5 +426,23 @@ func TestDashboardCanaryPromote(t *testing.T) {
 	}
 	if v := getWith(t, d, "shop.test", "", ""); v != "v2" {
 		t.Errorf("after promotion the proxy answers with %s", v)
+	}
+
+	// Abort the next canary from the dashboard: v2 keeps every request.
+	acc, err = c.Deploy(actx, "shop", api.DeployRequest{Version: "v3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(actx, t, c, acc.Release.ID, "approval", "waiting for approval")
+	in(t, ctx, "abort", chromedp.Navigate(base+"/ui/services/shop"), chromedp.WaitVisible(chromedp.CSS("#status button[data-action=abort]")),
+		chromedp.Click(chromedp.CSS("#status button[data-action=abort]")), chromedp.WaitVisible(chromedp.CSS("#confirm-button")))
+	if h := js[string](t, ctx, text("#what-h")); h != fmt.Sprintf("Abort the deploy of shop v3 (release #%d)", acc.Release.ID) {
+		t.Fatalf("abort confirmation says %q", h)
+	}
+	in(t, ctx, "confirm abort", chromedp.Click(chromedp.CSS("#confirm-button")), chromedp.WaitVisible(chromedp.CSS("#release-head")))
+	until(t, ctx, "v3 aborted", text("#release-head")+`.includes("aborted")`)
+	settle(actx, t, c, acc.Release.ID, "aborted")
+	if v := getWith(t, d, "shop.test", "", ""); v != "v2" {
+		t.Errorf("after the abort the proxy answers with %s, want v2", v)
 	}
 }
