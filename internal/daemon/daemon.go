@@ -165,7 +165,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	d.log.Info("hotswap serving", "proxy", pln.Addr().String(), "socket", d.cfg.Control.Socket, "control", d.cfg.Control.Listen,
 		"services", d.engine.Services())
 	if d.dash != nil {
-		d.log.Info("dashboard", "url", "http://"+d.ControlAddr()+"/ui/", "public_url", d.cfg.Dashboard.PublicURL)
+		d.log.Info("dashboard", "listen", d.ControlAddr(), "path", "/ui/", "public_url", d.cfg.Dashboard.PublicURL)
 	}
 	return nil
 }
