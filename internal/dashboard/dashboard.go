@@ -51,8 +51,8 @@ type Options struct {
 }
 
 // Handler serves the dashboard. Its only mutable state is the session store,
-// the failed-login throttle and the rate sampler, each guarded by its own
-// mutex.
+// the failed-login throttle, the rate sampler and the shared services
+// snapshot, each guarded by its own mutex.
 type Handler struct {
 	b            Backend
 	tokens       []Token
@@ -65,6 +65,7 @@ type Handler struct {
 	sessions     *sessions
 	throttle     *throttle
 	rates        *rates
+	snap         snapshot
 	pages        map[string]*template.Template
 	mux          *http.ServeMux
 	now          func() time.Time

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
+	"time"
 )
 
 // serviceRow is one service with its versions' rates.
@@ -15,11 +17,10 @@ type serviceRow struct {
 }
 
 func (h *Handler) serviceRows(ctx context.Context) ([]serviceRow, error) {
-	svcs, err := h.b.Services(ctx)
+	svcs, now, err := h.snap.services(ctx, h.b, h.now())
 	if err != nil {
 		return nil, err
 	}
-	now := h.now()
 	keep := map[int64]bool{}
 	rows := make([]serviceRow, len(svcs))
 	for i, s := range svcs {
@@ -44,6 +45,37 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, s *session) {
 	p := h.newPage(s, "Services", rows)
 	p.Live = h.prefix + "/live?view=overview"
 	h.render(w, http.StatusOK, "overview", p)
+}
+
+// snapshotAge is how long one Backend.Services answer (which probes every
+// running instance's health) serves every viewer, unless something changed.
+const snapshotAge = time.Second
+
+// snapshot shares one Backend.Services answer between viewers for up to
+// snapshotAge, so ten open dashboards do not probe the apps ten times as
+// often; any change (a new change channel) makes it stale at once.
+type snapshot struct {
+	mu   sync.Mutex // guards the fields below; held while asking the backend
+	at   time.Time
+	ch   <-chan struct{}
+	svcs []ServiceView
+}
+
+// services returns the services and when they were read (the time rates
+// are computed at).
+func (s *snapshot) services(ctx context.Context, b Backend, now time.Time) ([]ServiceView, time.Time, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := b.Changed()
+	if s.svcs != nil && s.ch == ch && now.Sub(s.at) < snapshotAge {
+		return s.svcs, s.at, nil
+	}
+	svcs, err := b.Services(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	s.at, s.ch, s.svcs = now, ch, svcs
+	return svcs, now, nil
 }
 
 // serviceData is the service page.
