@@ -413,7 +413,7 @@ func TestDashboardCanaryPromote(t *testing.T) {
 	until(t, ctx, "the deploy's steps", text("#active")+`.includes("waiting for approval")`)
 	shot.take(ctx, "service-canary")
 
-	in(t, ctx, "promote", chromedp.Click(chromedp.CSS("#status button[data-action=promote]")), chromedp.WaitVisible(chromedp.CSS("#confirm-button")))
+	in(t, ctx, "promote", chromedp.Click(chromedp.CSS("#actions button[data-action=promote]")), chromedp.WaitVisible(chromedp.CSS("#confirm-button")))
 	if h := js[string](t, ctx, text("#what-h")); h != fmt.Sprintf("Promote shop v2 (release #%d)", acc.Release.ID) {
 		t.Fatalf("promote confirmation says %q", h)
 	}
@@ -434,8 +434,8 @@ func TestDashboardCanaryPromote(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitEvent(actx, t, c, acc.Release.ID, "approval", "waiting for approval")
-	in(t, ctx, "abort", chromedp.Navigate(base+"/ui/services/shop"), chromedp.WaitVisible(chromedp.CSS("#status button[data-action=abort]")),
-		chromedp.Click(chromedp.CSS("#status button[data-action=abort]")), chromedp.WaitVisible(chromedp.CSS("#confirm-button")))
+	in(t, ctx, "abort", chromedp.Navigate(base+"/ui/services/shop"), chromedp.WaitVisible(chromedp.CSS("#actions button[data-action=abort]")),
+		chromedp.Click(chromedp.CSS("#actions button[data-action=abort]")), chromedp.WaitVisible(chromedp.CSS("#confirm-button")))
 	if h := js[string](t, ctx, text("#what-h")); h != fmt.Sprintf("Abort the deploy of shop v3 (release #%d)", acc.Release.ID) {
 		t.Fatalf("abort confirmation says %q", h)
 	}

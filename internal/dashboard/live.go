@@ -93,7 +93,19 @@ func (h *Handler) liveView(s *session, view, service, id string) (fragments, boo
 			if err != nil {
 				return nil, err
 			}
-			return h.frags("overview", h.newPage(s, "", rows), "services")
+			p := h.newPage(s, "", rows)
+			out := make(map[string]string, 2*len(rows))
+			for _, row := range rows {
+				c := card{P: p, S: row}
+				for id, tmpl := range map[string]string{"svc-" + row.Name: "svcdata", "act-" + row.Name: "svcactions"} {
+					html, err := h.fragment("overview", tmpl, c)
+					if err != nil {
+						return nil, err
+					}
+					out[id] = html
+				}
+			}
+			return out, nil
 		}, true
 	case "service":
 		return func(ctx context.Context) (map[string]string, error) {
@@ -101,7 +113,7 @@ func (h *Handler) liveView(s *session, view, service, id string) (fragments, boo
 			if err != nil {
 				return nil, err
 			}
-			return h.frags("service", h.newPage(s, "", d), "status", "active", "history")
+			return h.frags("service", h.newPage(s, "", d), "status", "actions", "active", "history")
 		}, true
 	case "release":
 		return func(ctx context.Context) (map[string]string, error) {

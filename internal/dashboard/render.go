@@ -29,6 +29,13 @@ func (h *Handler) newPage(s *session, title string, data any) page {
 	return p
 }
 
+// card is one service on the overview with the page it is on, so its
+// fragments render alike in the page and in live updates.
+type card struct {
+	P page
+	S serviceRow
+}
+
 // pageNames are the page templates, each web/<name>.html with the layout
 // and the shared fragments.
 var pageNames = []string{"login", "overview", "service", "release", "audit", "confirm", "error"}
@@ -44,6 +51,7 @@ func (h *Handler) parseTemplates() (map[string]*template.Template, error) {
 		"short":     shortCommit,
 		"join":      strings.Join,
 		"rest":      func(p float64) float64 { return 100 - p },
+		"card":      func(p page, s serviceRow) card { return card{P: p, S: s} },
 	}
 	out := map[string]*template.Template{}
 	for _, name := range pageNames {
@@ -72,9 +80,9 @@ func (h *Handler) render(w http.ResponseWriter, status int, name string, p page)
 }
 
 // fragment renders one named fragment of a page, for live updates.
-func (h *Handler) fragment(name, frag string, p page) (string, error) {
+func (h *Handler) fragment(name, frag string, data any) (string, error) {
 	var buf bytes.Buffer
-	err := h.pages[name].ExecuteTemplate(&buf, frag, p)
+	err := h.pages[name].ExecuteTemplate(&buf, frag, data)
 	return buf.String(), err
 }
 
