@@ -105,10 +105,11 @@ func versionView(vs *deploy.VersionStatus) *dashboard.VersionView {
 		InFlight: vs.InFlight, Requests: vs.Traffic.Requests, Errors: vs.Traffic.ServerErrors(), P95: vs.Traffic.Latency.Quantile(0.95)}
 }
 
-// targetView is a canary or preview target, owned by the active release.
+// targetView is a canary or preview target, owned by the active release
+// (its health was checked before it got traffic; it is not probed here).
 func targetView(t *proxy.Target, rel int64) *dashboard.VersionView {
 	st := t.Stats()
-	return &dashboard.VersionView{Version: t.Version(), Release: rel, Health: "healthy", InFlight: t.InFlight(),
+	return &dashboard.VersionView{Version: t.Version(), Release: rel, InFlight: t.InFlight(),
 		Requests: st.Requests, Errors: st.ServerErrors(), P95: st.Latency.Quantile(0.95)}
 }
 

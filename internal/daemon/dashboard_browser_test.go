@@ -25,13 +25,14 @@ import (
 // chromiumPath is Debian's chromium, which .ci/run installs.
 const chromiumPath = "/usr/bin/chromium"
 
-// dashService is the web service with a health gate of about a second
-// (8 passes 150ms apart), so a deploy started in the browser is still
-// running when its page opens and its steps can be seen arriving.
-func dashService() string {
-	return strings.NewReplacer("      healthy_threshold: 2\n      deadline: 3s\n",
-		"      start_interval: 150ms\n      healthy_threshold: 8\n      deadline: 10s\n",
-		"    warm_for: 1m\n", "    warm_for: 10m\n").Replace(fmt.Sprintf(webService, sampleBin))
+// dashService is the web service with a pre-traffic hook that waits while
+// the file hold exists, so the test decides when a deploy it started in the
+// browser may go on: its steps are seen arriving, not read after the fact.
+func dashService(hold string) string {
+	return strings.Replace(fmt.Sprintf(webService, sampleBin), "    warm_for: 1m\n", fmt.Sprintf(`    warm_for: 10m
+    hooks:
+      pre_traffic: [[/bin/sh, -c, "while [ -e %s ]; do sleep 0.05; done"]]
+`, hold), 1)
 }
 
 // dashTop is the control block (a deployer and a viewer token) and the
@@ -159,7 +160,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	ctx := browserTab(t)
 	shot := newShots(t)
 	dir := t.TempDir()
-	d := startDaemon(t, servicesConfig(t, dir, dashService(), dashTop), true)
+	hold := filepath.Join(dir, "hold")
+	d := startDaemon(t, servicesConfig(t, dir, dashService(hold), dashTop), true)
 	base := "http://" + d.ControlAddr()
 	c := api.DialSocket(d.SocketPath(), "test")
 	actx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -197,11 +199,19 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	shot.take(ctx, "confirm-deploy")
 	accessible(t, ctx, "confirm-deploy")
-	in(t, ctx, "confirm deploy", chromedp.Click(chromedp.CSS("#confirm-button")), chromedp.WaitVisible(chromedp.CSS("#steps")))
-	if js[bool](t, ctx, text("#steps")+`.includes("is live")`) {
-		t.Fatal("the deploy had finished before its page showed: cannot see steps arrive (health gate too short?)")
+	if err := os.WriteFile(hold, nil, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	until(t, ctx, "the deploy's steps up to the switch", text("#steps")+`.includes("traffic switched to v2") && `+text("#steps")+`.includes("is live")`)
+	in(t, ctx, "confirm deploy", chromedp.Click(chromedp.CSS("#confirm-button")), chromedp.WaitVisible(chromedp.CSS("#steps")))
+	until(t, ctx, "the deploy's steps up to its hook", text("#steps")+`.includes("hook 1/1")`)
+	if js[bool](t, ctx, text("#steps")+`.includes("is live")`) {
+		t.Fatal("the deploy went live while its hook was held")
+	}
+	if err := os.Remove(hold); err != nil {
+		t.Fatal(err)
+	}
+	until(t, ctx, "the rest of the deploy's steps, pushed to the open page",
+		text("#steps")+`.includes("hook 1/1 succeeded") && `+text("#steps")+`.includes("traffic switched to v2") && `+text("#steps")+`.includes("is live")`)
 	shot.take(ctx, "release-deploy")
 
 	// Roll back to v1 from the overview, one click and a confirmation,
