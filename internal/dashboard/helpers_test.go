@@ -104,7 +104,7 @@ const (
 var testKey = []byte("0123456789abcdef0123456789abcdef")
 
 // newServer serves a dashboard over a scripted backend on a real socket.
-func newServer(t *testing.T, b Backend, mod func(*Options)) (*Handler, *httptest.Server) {
+func newServer(t testing.TB, b Backend, mod func(*Options)) (*Handler, *httptest.Server) {
 	t.Helper()
 	o := Options{Backend: b, Tokens: []Token{{Name: "alice", Secret: []byte(deployerSecret), CanAct: true},
 		{Name: "victor", Secret: []byte(viewerSecret)}}, LinkKey: testKey,
@@ -124,12 +124,12 @@ func newServer(t *testing.T, b Backend, mod func(*Options)) (*Handler, *httptest
 // browser is an HTTP client with cookies that does not follow redirects and
 // sends what a browser sends on a same-origin form post.
 type browser struct {
-	t    *testing.T
+	t    testing.TB
 	base string
 	c    *http.Client
 }
 
-func newBrowser(t *testing.T, srv *httptest.Server) *browser {
+func newBrowser(t testing.TB, srv *httptest.Server) *browser {
 	jar, _ := cookiejar.New(nil)
 	return &browser{t: t, base: srv.URL, c: &http.Client{Jar: jar, Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}

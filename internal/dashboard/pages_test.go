@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -50,5 +51,30 @@ func TestViewersShareOneSnapshot(t *testing.T) {
 	b.get("/ui/")
 	if n := cb.calls.Load(); n != 3 {
 		t.Errorf("after %s: %d reads, want 3", snapshotAge, n)
+	}
+}
+
+// BenchmarkServicePage renders the service page with a full history (50
+// releases with notes and commit links) and reports its weight for a
+// deployer (a roll-back form per row) and a viewer, for bench/RESULTS.md.
+func BenchmarkServicePage(b *testing.B) {
+	sb := newScripted()
+	for i := 3; i <= historyLimit; i++ {
+		sb.releases = append(sb.releases, ReleaseView{ID: int64(i), Service: "web", Version: fmt.Sprintf("v%d", i), Kind: "deploy",
+			State: "retired", Trigger: "webhook (github)", Actor: "ci", Note: "fix checkout totals",
+			Commit: "0123456789abcdef0123456789abcdef01234567", Created: time.Now(), Duration: time.Second, Settled: true})
+	}
+	_, srv := newServer(b, sb, nil)
+	for _, who := range []struct{ name, secret string }{{"deployer", deployerSecret}, {"viewer", viewerSecret}} {
+		b.Run(who.name, func(b *testing.B) {
+			br := newBrowser(b, srv)
+			br.login(who.secret)
+			var size int
+			for b.Loop() {
+				_, body, _ := br.get("/ui/services/web")
+				size = len(body)
+			}
+			b.ReportMetric(float64(size), "bytes/page")
+		})
 	}
 }
