@@ -18,6 +18,7 @@ const (
 	CodeBusy         = "busy"         // another deploy runs for this service
 	CodeConflict     = "conflict"     // state does not allow it (already live, nothing to promote)
 	CodeUnauthorized = "unauthorized" // missing or wrong token
+	CodeForbidden    = "forbidden"    // the token's role does not allow it
 	CodeUnavailable  = "unavailable"  // the daemon is shutting down
 	CodeRateLimited  = "rate_limited" // too many rejected requests from this address
 	CodeInternal     = "internal"     // a bug or an I/O failure
@@ -45,6 +46,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusUnauthorized, CodeUnauthorized
 	case errors.Is(err, errTooMany):
 		return http.StatusTooManyRequests, CodeRateLimited
+	case errors.Is(err, errForbidden):
+		return http.StatusForbidden, CodeForbidden
 	case errors.Is(err, deploy.ErrClosed):
 		return http.StatusServiceUnavailable, CodeUnavailable
 	}
@@ -60,6 +63,7 @@ var (
 	errBadRequest   = errors.New("bad request")
 	errUnauthorized = errors.New("unauthorized")
 	errTooMany      = errors.New("rate limited")
+	errForbidden    = errors.New("forbidden")
 )
 
 func writeError(w http.ResponseWriter, err error) {

@@ -39,6 +39,9 @@ import (
 type Token struct {
 	Name   string
 	Secret []byte
+	// ReadOnly (the "viewer" role) allows GET and HEAD only; any other
+	// request is refused with 403 and audited.
+	ReadOnly bool
 }
 
 // Options configures a Server.
@@ -107,7 +110,8 @@ func (s *Server) LocalHandler() http.Handler {
 func (s *Server) RemoteHandler() http.Handler {
 	mux := s.routes()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name, ok := s.authenticate(r.Header.Get("Authorization"))
+		tok, ok := s.authenticate(r.Header.Get("Authorization"))
+		name := tok.Name
 		if !ok && s.rejects.Limited(r.RemoteAddr) {
 			// A valid token is never limited; a flood of bad ones is
 			// counted and answered without another word.
@@ -125,23 +129,29 @@ func (s *Server) RemoteHandler() http.Handler {
 			return
 		}
 		c := caller{source: release.SourceAPI, actor: name, remote: r.RemoteAddr}
+		if tok.ReadOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			s.audit(r.Context(), c, r.Method+" "+r.URL.Path, "", "", release.OutcomeRejected, "viewer token: read only")
+			writeError(w, fmt.Errorf("%w: token %q has the viewer role (read only)", errForbidden, name))
+			return
+		}
 		mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey, c)))
 	})
 }
 
-func (s *Server) authenticate(header string) (string, bool) {
+func (s *Server) authenticate(header string) (Token, bool) {
 	const prefix = "Bearer "
 	if len(header) <= len(prefix) || header[:len(prefix)] != prefix {
-		return "", false
+		return Token{}, false
 	}
 	given := []byte(header[len(prefix):])
-	name, found := "", 0
+	var tok Token
+	found := 0
 	for _, t := range s.tokens { // check every token: timing does not tell which matched
 		if subtle.ConstantTimeCompare(given, t.Secret) == 1 {
-			name, found = t.Name, 1
+			tok, found = t, 1
 		}
 	}
-	return name, found == 1
+	return tok, found == 1
 }
 
 func (s *Server) routes() *http.ServeMux {

@@ -68,7 +68,7 @@ func ExitCode(err error) int {
 			return ExitBusy
 		case api.CodeConflict:
 			return ExitConflict
-		case api.CodeUnauthorized, api.CodeRateLimited:
+		case api.CodeUnauthorized, api.CodeForbidden, api.CodeRateLimited:
 			return ExitUnauthorized
 		case api.CodeUnavailable:
 			return ExitUnreachable

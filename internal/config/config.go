@@ -60,6 +60,10 @@ type Config struct {
 	// Notify (notify) lists where deploy events are announced.
 	Notify []Notify `yaml:"notify"`
 
+	// Dashboard (dashboard) is the web dashboard, served on control.listen
+	// under /ui/. Off by default.
+	Dashboard Dashboard `yaml:"dashboard"`
+
 	// file is the name given to Parse, for error messages.
 	file string
 	// pos maps key paths to where they were written, so Validate can point
@@ -196,6 +200,54 @@ type Token struct {
 	// token_env or token_file: an inline token ends up in backups and
 	// version control. Required.
 	Token Secret `yaml:"token,secret"`
+
+	// Role (role) is what the token may do, on the API and the dashboard:
+	// "viewer" may only read (GET); any other request is refused with 403
+	// and audited. "deployer" may also deploy, roll back, promote, abort and
+	// prune. Default "deployer", so configs written before roles existed
+	// keep working.
+	Role Role `yaml:"role"`
+}
+
+// Role is what a control token may do.
+type Role string
+
+// Token roles.
+const (
+	RoleViewer   Role = "viewer"   // read only
+	RoleDeployer Role = "deployer" // read and act
+)
+
+// Dashboard configures the web dashboard. It is served on control.listen
+// under /ui/, so it needs control.listen and logs in with control.tokens.
+// That listener speaks plain HTTP: put a TLS-terminating proxy in front of
+// it (or bind it to loopback) before people log in over a network.
+type Dashboard struct {
+	// Enabled (dashboard.enabled) serves the dashboard at /ui/ on
+	// control.listen. Requires control.listen. Default false.
+	Enabled bool `yaml:"enabled"`
+
+	// PublicURL (dashboard.public_url) is the dashboard's address as people
+	// reach it, e.g. "https://deploy.example.com/ui/". It is used to build
+	// the signed rollback links in notifications (none are sent without it)
+	// and to accept that origin on actions. An https URL also marks the
+	// session cookie Secure behind a TLS-terminating proxy. Default "".
+	PublicURL string `yaml:"public_url"`
+
+	// CommitURL (dashboard.commit_url) turns a release's commit into a link:
+	// "{commit}" is replaced by the commit, e.g.
+	// "https://github.com/org/repo/commit/{commit}". Must be http or https.
+	// Default "" (commits shown as text).
+	CommitURL string `yaml:"commit_url"`
+
+	// SessionTTL (dashboard.session_ttl) is how long a login lasts; the
+	// session is then forgotten and the user logs in again. Duration.
+	// Default 12h.
+	SessionTTL time.Duration `yaml:"session_ttl"`
+
+	// LinkTTL (dashboard.link_ttl) is how long a rollback link in a
+	// notification stays valid. Duration. Default 24h.
+	LinkTTL time.Duration `yaml:"link_ttl"`
 }
 
 // Webhooks configures inbound CI and registry webhooks. At the top level it

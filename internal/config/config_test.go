@@ -59,8 +59,8 @@ func TestFull(t *testing.T) {
 			Socket: "/run/hotswap.sock", SocketGroup: "hotswap", AuditMaxAge: 720 * time.Hour, AuditMaxRows: 50_000,
 			Listen: "127.0.0.1:9090",
 			Tokens: []Token{
-				{Name: "ci", Token: Secret{"ci-token-0123456789abcdef", "env HOTSWAP_TOKEN_CI"}},
-				{Name: "ops", Token: Secret{"ops-token-0123456789abcdef", "file " + filepath.Join(dir, "secrets/ops.token")}},
+				{Name: "ci", Token: Secret{"ci-token-0123456789abcdef", "env HOTSWAP_TOKEN_CI"}, Role: RoleDeployer},
+				{Name: "ops", Token: Secret{"ops-token-0123456789abcdef", "file " + filepath.Join(dir, "secrets/ops.token")}, Role: RoleViewer},
 			},
 			Metrics: false,
 		},
@@ -123,6 +123,8 @@ func TestFull(t *testing.T) {
 			{Kind: NotifySlack, URL: Secret{"https://hooks.slack.com/services/T0/B0/secret", "env SLACK_URL"}, Events: []string{"failed", "rolled_back"}},
 			{Kind: NotifyWebhook, URL: Secret{"https://hooks.example.com/hotswap", "inline"}, Events: NotifyEvents},
 		},
+		Dashboard: Dashboard{Enabled: true, PublicURL: "https://deploy.example.com/ui/",
+			CommitURL: "https://github.com/example/shop/commit/{commit}", SessionTTL: 8 * time.Hour, LinkTTL: 2 * time.Hour},
 	}
 	if got.pos == nil || got.file != "testdata/full.yaml" {
 		t.Errorf("positions not kept: file %q, %d positions", got.file, len(got.pos))

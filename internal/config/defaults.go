@@ -49,6 +49,8 @@ func (c *Config) setDefaults() {
 	c.Control.Metrics = true
 	c.Control.AuditMaxAge = 90 * 24 * time.Hour
 	c.Control.AuditMaxRows = 100_000
+	c.Dashboard.SessionTTL = 12 * time.Hour
+	c.Dashboard.LinkTTL = 24 * time.Hour
 	c.Webhooks.MaxBody = 1 << 20
 }
 
@@ -84,6 +86,8 @@ func (a *Analysis) setDefaults() {
 	a.MaxErrorRate = 0.05
 	a.MaxErrorRateDelta = 0.02
 }
+
+func (t *Token) setDefaults() { t.Role = RoleDeployer }
 
 func (g *GenericWebhook) setDefaults() { g.Window = 5 * time.Minute }
 

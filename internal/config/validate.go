@@ -66,6 +66,30 @@ func (c *Config) validate(p *problems) {
 	for i := range c.Notify {
 		c.Notify[i].validate(p, indexPath("notify", i))
 	}
+	c.validateDashboard(p)
+}
+
+func (c *Config) validateDashboard(p *problems) {
+	d := &c.Dashboard
+	if d.Enabled && c.Control.Listen == "" {
+		p.add("dashboard.enabled", "the dashboard is served on control.listen, which is not set")
+	}
+	if d.PublicURL != "" {
+		if u, err := url.Parse(d.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.add("dashboard.public_url", "%q must be an absolute http or https URL", d.PublicURL)
+		}
+	}
+	if d.CommitURL != "" {
+		u, err := url.Parse(strings.ReplaceAll(d.CommitURL, "{commit}", "x"))
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			p.add("dashboard.commit_url", "%q must be an absolute http or https URL", d.CommitURL)
+		case !strings.Contains(d.CommitURL, "{commit}"):
+			p.add("dashboard.commit_url", "%q must contain {commit}", d.CommitURL)
+		}
+	}
+	positive(p, "dashboard.session_ttl", d.SessionTTL)
+	positive(p, "dashboard.link_ttl", d.LinkTTL)
 }
 
 func (c *Config) validateProxy(p *problems) {
@@ -117,6 +141,9 @@ func (c *Config) validateControl(p *problems) {
 			p.add(path+".name", "%q is already the name of control.tokens[%d]", t.Name, j)
 		default:
 			names[t.Name] = i
+		}
+		if t.Role != RoleViewer && t.Role != RoleDeployer {
+			p.add(path+".role", "%q is not a role (want viewer or deployer)", t.Role)
 		}
 		if checkSecret(p, path+".token", "token", t.Token, true) {
 			if j, dup := values[t.Token.Value()]; dup {

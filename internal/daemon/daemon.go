@@ -20,6 +20,7 @@ import (
 
 	"github.com/hotswap/hotswap/internal/api"
 	"github.com/hotswap/hotswap/internal/config"
+	"github.com/hotswap/hotswap/internal/dashboard"
 	"github.com/hotswap/hotswap/internal/deploy"
 	"github.com/hotswap/hotswap/internal/proxy"
 	"github.com/hotswap/hotswap/internal/release"
@@ -54,8 +55,11 @@ type Daemon struct {
 	proxy  *proxy.Proxy
 	engine *deploy.Engine
 	api    *api.Server
-	tls    *tlsState      // nil without proxy.tls
-	closer []func() error // resources to release on Close, in reverse order
+	tls    *tlsState          // nil without proxy.tls
+	dash   *dashboard.Handler // the web dashboard, nil unless enabled
+	// dashKey signs the dashboard's rollback links (nil unless enabled).
+	dashKey []byte
+	closer  []func() error // resources to release on Close, in reverse order
 	// versions holds each service's compiled version rule, built once by
 	// buildServices and shared with the webhook endpoints.
 	versions map[string]*version.Validator
@@ -146,6 +150,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 			return nil, err
 		}
 	}
+	if err := d.loadDashboardKey(); err != nil {
+		d.closeResources()
+		return nil, err
+	}
 	notifier, err := d.buildNotifier()
 	if err != nil {
 		d.closeResources()
@@ -163,10 +171,14 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Daemon, error)
 	}
 	tokens := make([]api.Token, 0, len(cfg.Control.Tokens))
 	for _, t := range cfg.Control.Tokens {
-		tokens = append(tokens, api.Token{Name: t.Name, Secret: []byte(t.Token.Value())})
+		tokens = append(tokens, api.Token{Name: t.Name, Secret: []byte(t.Token.Value()), ReadOnly: t.Role == config.RoleViewer})
 	}
 	d.api = api.NewServer(api.Options{Engine: d.engine, Store: st, Tokens: tokens, Log: d.log, Reload: d.Reload,
 		Certificates: d.apiCertificates})
+	if err := d.buildDashboard(); err != nil {
+		d.closeResources()
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -223,6 +235,9 @@ func (d *Daemon) Start(ctx context.Context) error {
 	}
 	d.log.Info("hotswap serving", "proxy", pln.Addr().String(), "socket", d.cfg.Control.Socket, "control", d.cfg.Control.Listen,
 		"services", d.engine.Services())
+	if d.dash != nil {
+		d.log.Info("dashboard", "listen", d.ControlAddr(), "path", "/ui/", "public_url", d.cfg.Dashboard.PublicURL)
+	}
 	return nil
 }
 
@@ -303,6 +318,9 @@ func (d *Daemon) Close(ctx context.Context) error {
 	servers := d.servers
 	d.servers = nil
 	d.mu.Unlock()
+	if d.dash != nil {
+		d.dash.Close() // its live streams would hold Shutdown until ctx ends
+	}
 	var errs []error
 	var wg sync.WaitGroup
 	// In-flight requests get the budget but a reserve: when they use all

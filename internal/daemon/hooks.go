@@ -31,6 +31,10 @@ func (d *Daemon) remoteMux() (http.Handler, error) {
 	if hooks != nil {
 		mux.Handle("/hooks/", hooks)
 	}
+	if d.dash != nil {
+		mux.Handle("/ui/", d.dash)
+		mux.Handle("/ui", d.dash)
+	}
 	if d.cfg.Control.Metrics {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(d.proxy.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -189,17 +193,26 @@ func (d *Daemon) buildNotifier() (deploy.Notifier, error) {
 		}
 		return nil
 	})
-	return notifierAdapter{n}, nil
+	return notifierAdapter{n: n, rollbackLink: d.rollbackLinker()}, nil
 }
 
-// notifierAdapter turns engine notifications into notify events.
-type notifierAdapter struct{ n *notify.Notifier }
+// notifierAdapter turns engine notifications into notify events. A
+// successful deploy's message carries a signed link to the dashboard's
+// confirmation page for rolling it back, when the dashboard has a public URL.
+type notifierAdapter struct {
+	n            *notify.Notifier
+	rollbackLink func(service string, rel int64) string // nil: no links
+}
 
 func (a notifierAdapter) Notify(ev deploy.Notification) {
 	k, err := notify.ParseKind(ev.Kind)
 	if err != nil {
 		return // a kind the sinks do not know: nothing to send
 	}
-	a.n.Notify(notify.Event{Kind: k, Service: ev.Service, Version: ev.Version, PreviousVersion: ev.PreviousVersion,
-		ReleaseID: ev.ReleaseID, Actor: ev.Actor, Reason: ev.Reason, Automatic: ev.Automatic, At: ev.At, Duration: ev.Duration})
+	out := notify.Event{Kind: k, Service: ev.Service, Version: ev.Version, PreviousVersion: ev.PreviousVersion,
+		ReleaseID: ev.ReleaseID, Actor: ev.Actor, Reason: ev.Reason, Automatic: ev.Automatic, At: ev.At, Duration: ev.Duration}
+	if k == notify.KindSucceeded && a.rollbackLink != nil && ev.ReleaseID != 0 {
+		out.RollbackURL = a.rollbackLink(ev.Service, ev.ReleaseID)
+	}
+	a.n.Notify(out)
 }

@@ -66,6 +66,10 @@ type Event struct {
 	// duration_ms.
 	Duration time.Duration     `json:"-"`
 	Details  map[string]string `json:"details,omitempty"`
+	// RollbackURL is a signed, expiring link to the dashboard's page for
+	// rolling this deploy back (succeeded events, when the dashboard has a
+	// public URL). The page still needs a login and a confirmation.
+	RollbackURL string `json:"rollback_url,omitempty"`
 }
 
 // MarshalJSON adds duration_ms, the unit receivers expect, instead of Go's
@@ -125,6 +129,9 @@ func (e Event) Message() string {
 	}
 	if e.ReleaseID != 0 {
 		fmt.Fprintf(&b, " [release %d]", e.ReleaseID)
+	}
+	if e.RollbackURL != "" {
+		fmt.Fprintf(&b, "\nRoll back: %s", e.RollbackURL)
 	}
 	return b.String()
 }

@@ -62,6 +62,8 @@ func TestMessages(t *testing.T) {
 			[]string{"Deploying web v2", "replacing v1", "by bob"}},
 		{Event{Kind: KindSucceeded, Service: "web", Version: "v2", Duration: 12340 * time.Millisecond},
 			[]string{"Deployed web v2", "in 12.3s"}},
+		{Event{Kind: KindSucceeded, Service: "web", Version: "v2", ReleaseID: 7, RollbackURL: "https://deploy.example/ui/link/rollback?release=7"},
+			[]string{"Deployed web v2", "[release 7]\nRoll back: https://deploy.example/ui/link/rollback?release=7"}},
 		{Event{Kind: KindRolledBack, Service: "web", Version: "v1", PreviousVersion: "v2", Automatic: true, Reason: "5xx rate"},
 			[]string{"Automatically rolled back web to v1", "from v2", ": 5xx rate"}},
 		{Event{Kind: KindRolledBack, Service: "web", Version: "v1", Actor: "carol"},

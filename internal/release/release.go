@@ -36,6 +36,8 @@ const (
 	SourceWebhook SourceKind = "webhook"
 	// SourceAuto: the daemon itself (automatic abort or rollback).
 	SourceAuto SourceKind = "auto"
+	// SourceDashboard: a person in the web dashboard, logged in with a token.
+	SourceDashboard SourceKind = "dashboard"
 )
 
 // Source records who asked for a release. It is stored with the row so the
@@ -141,7 +143,7 @@ func (r *Release) validate() error {
 		errs = append(errs, fmt.Errorf("unknown state %q", r.State))
 	}
 	switch r.Source.Kind {
-	case SourceCLI, SourceAPI, SourceWebhook, SourceAuto, "":
+	case SourceCLI, SourceAPI, SourceWebhook, SourceAuto, SourceDashboard, "":
 	default:
 		errs = append(errs, fmt.Errorf("unknown source kind %q", r.Source.Kind))
 	}
