@@ -1,0 +1,115 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotswap/hotswap/internal/runtime"
+)
+
+// TestEndpointsOnEveryNode: a release with one replica per node has one
+// endpoint per node, each answering with the release's version from the
+// host; after Stop it has none, and Start of the same version scales the
+// same service up again with fresh endpoints on both nodes.
+func TestEndpointsOnEveryNode(t *testing.T) {
+	c := needCluster(t)
+	rt := newRuntime(t, func(cfg *Config) { cfg.Replicas = 2; cfg.MaxPerNode = 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	inst, err := rt.Start(ctx, runtime.Spec{Version: "v2", ReleaseID: 41})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.Remove(context.Background()) })
+	checkEveryNode(t, c.Nodes[0].Addr, c.Nodes[1].Addr, inst, "v2")
+
+	if err := inst.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if eps := inst.(runtime.Endpointer).Endpoints(); len(eps) != 0 {
+		t.Errorf("endpoints after Stop: %v", eps)
+	}
+	again, err := rt.Start(ctx, runtime.Spec{Version: "v2", ReleaseID: 41})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ID() != inst.ID() {
+		t.Errorf("Start after Stop made service %s, want the stopped %s scaled up", again.ID(), inst.ID())
+	}
+	checkEveryNode(t, c.Nodes[0].Addr, c.Nodes[1].Addr, again, "v2")
+}
+
+func checkEveryNode(t *testing.T, addrA, addrB string, inst runtime.Instance, version string) {
+	t.Helper()
+	eps := inst.(runtime.Endpointer).Endpoints()
+	if len(eps) != 2 {
+		t.Fatalf("endpoints %v, want 2 (one per node)", eps)
+	}
+	hosts := map[string]bool{}
+	for _, ep := range eps {
+		hosts[strings.Split(ep, ":")[0]] = true
+		if got := body(t, ep); got != version {
+			t.Errorf("GET %s/version = %q, want %q", ep, got, version)
+		}
+	}
+	if !hosts[addrA] || !hosts[addrB] {
+		t.Errorf("endpoints %v, want one on %s and one on %s", eps, addrA, addrB)
+	}
+	if a := inst.Addr(); a != eps[0] && a != eps[1] {
+		t.Errorf("Addr() = %q, not one of %v", a, eps)
+	}
+}
+
+// TestImageMissingOnOneNode: a version whose image only the first node has
+// fails Start with ErrArtifactMissing naming the second node, and leaves no
+// service behind: it never gets an address to send traffic to.
+func TestImageMissingOnOneNode(t *testing.T) {
+	c := needCluster(t)
+	rt := newRuntime(t, func(cfg *Config) { cfg.Replicas = 2; cfg.MaxPerNode = 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := rt.Prepare(ctx, "v3-one", io.Discard); err != nil {
+		t.Fatalf("Prepare on the manager, which has the image: %v", err)
+	}
+	inst, err := rt.Start(ctx, runtime.Spec{Version: "v3-one", ReleaseID: 5})
+	if err == nil {
+		inst.Remove(context.Background())
+		t.Fatal("Start succeeded with the image missing on a node")
+	}
+	if !errors.Is(err, runtime.ErrArtifactMissing) {
+		t.Errorf("error %v, want ErrArtifactMissing", err)
+	}
+	if !strings.Contains(err.Error(), c.Nodes[1].Name) {
+		t.Errorf("error %q does not name node %s", err, c.Nodes[1].Name)
+	}
+	ids, err := rt.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 0 {
+		t.Errorf("services left after the failed Start: %v", ids)
+	}
+}
+
+func body(t *testing.T, addr string) string {
+	t.Helper()
+	cl := &http.Client{Timeout: 3 * time.Second}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := cl.Get("http://" + addr + "/version")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return strings.TrimSpace(string(b))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %v", addr, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
