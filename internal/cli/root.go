@@ -72,6 +72,7 @@ func newRoot(g *globals) *cobra.Command {
 		newServeCmd(g), newDeployCmd(g), newRollbackCmd(g), newReleasesCmd(g), newStatusCmd(g),
 		newWaitCmd(g), newPromoteCmd(g), newAbortCmd(g), newPruneCmd(g), newConfigCmd(g),
 		newAuditCmd(g), newLogsCmd(g), newDemoCmd(g), newSampleAppCmd(),
+		newEdgeCmd(g),
 	)
 	return root
 }
