@@ -54,7 +54,14 @@ func TestManyHostsOnSwarm(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { inst.Remove(context.Background()) })
+		t.Cleanup(func() {
+			rctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := inst.Remove(rctx); err != nil {
+				t.Errorf("remove %s: %v", version, err)
+			}
+			phase("removed " + version)
+		})
 		return Route{Service: "web", Version: version, Release: release, HealthPath: "/health",
 			Endpoints: inst.(runtime.Endpointer).Endpoints()}
 	}

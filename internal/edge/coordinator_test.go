@@ -10,29 +10,31 @@ import (
 	"time"
 )
 
-func threeEdges(t *testing.T, lagGrace time.Duration) (string, []*testEdge) {
+// onV1 starts three loopback edges (with lagGrace) and a leader whose log
+// is logPath, and commits generation 1 (web v1) on all of them.
+func onV1(t *testing.T, lagGrace time.Duration) (logPath string, edges []*testEdge, c *Coordinator) {
+	t.Helper()
 	dir := t.TempDir()
-	return dir, []*testEdge{
+	edges = []*testEdge{
 		startEdge(t, "edge-a", dir, lagGrace),
 		startEdge(t, "edge-b", dir, lagGrace),
 		startEdge(t, "edge-c", dir, lagGrace),
 	}
+	logPath = filepath.Join(dir, "leader.json")
+	c = newCoord(t, logPath, edges)
+	if _, err := c.Switch(context.Background(), []Route{route("web", "v1", backend(t, "v1"))}); err != nil {
+		t.Fatal(err)
+	}
+	return logPath, edges, c
 }
 
 // TestSwitchCommitsEverywhere: v1 then v2 on three edges; every edge
 // switches, writes the generation to disk and acks; skew is measured.
 func TestSwitchCommitsEverywhere(t *testing.T) {
-	dir, edges := threeEdges(t, time.Minute)
-	c := newCoord(t, filepath.Join(dir, "leader.json"), edges)
+	_, edges, c := onV1(t, time.Minute)
 	ctx := context.Background()
-	v1, v2 := backend(t, "v1"), backend(t, "v2")
-
-	res, err := c.Switch(ctx, []Route{route("web", "v1", v1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	serving(t, edges, "web", "v1", res.Generation)
-	res, err = c.Switch(ctx, []Route{route("web", "v2", v2)})
+	serving(t, edges, "web", "v1", 1)
+	res, err := c.Switch(ctx, []Route{route("web", "v2", backend(t, "v2"))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,13 +56,8 @@ func TestSwitchCommitsEverywhere(t *testing.T) {
 // keeps the prepared generation, the error names that edge, and the
 // leader's log still says the old generation.
 func TestOneEdgeNotReadyAborts(t *testing.T) {
-	dir, edges := threeEdges(t, time.Minute)
-	logPath := filepath.Join(dir, "leader.json")
-	c := newCoord(t, logPath, edges)
+	logPath, edges, c := onV1(t, time.Minute)
 	ctx := context.Background()
-	if _, err := c.Switch(ctx, []Route{route("web", "v1", backend(t, "v1"))}); err != nil {
-		t.Fatal(err)
-	}
 	installs := []int{edges[0].table.count(), edges[1].table.count(), edges[2].table.count()}
 
 	_, err := c.Switch(ctx, []Route{route("web", "v2", backend(t, "v2", "edge-b"))})
@@ -96,12 +93,8 @@ func TestOneEdgeNotReadyAborts(t *testing.T) {
 // its grace (its /ready goes 503 so the load balancer drains it), and
 // converges to v2 when it is reachable again.
 func TestEdgeCutOffAtCommit(t *testing.T) {
-	dir, edges := threeEdges(t, 150*time.Millisecond)
-	c := newCoord(t, filepath.Join(dir, "leader.json"), edges)
+	_, edges, c := onV1(t, 150*time.Millisecond)
 	ctx := context.Background()
-	if _, err := c.Switch(ctx, []Route{route("web", "v1", backend(t, "v1"))}); err != nil {
-		t.Fatal(err)
-	}
 	cut := edges[2]
 	c.testHook = func(point string) error {
 		if point == "prepared" {
@@ -144,13 +137,8 @@ func TestEdgeCutOffAtCommit(t *testing.T) {
 // and nothing committed. A new leader on the same log aborts the intent:
 // every edge keeps v1 and holds nothing prepared, and the next switch works.
 func TestLeaderKilledAfterPrepare(t *testing.T) {
-	dir, edges := threeEdges(t, time.Minute)
-	logPath := filepath.Join(dir, "leader.json")
-	c := newCoord(t, logPath, edges)
+	logPath, edges, c := onV1(t, time.Minute)
 	ctx := context.Background()
-	if _, err := c.Switch(ctx, []Route{route("web", "v1", backend(t, "v1"))}); err != nil {
-		t.Fatal(err)
-	}
 	c.testHook = func(point string) error {
 		if point == "prepared" {
 			return errCrash
@@ -182,13 +170,8 @@ func TestLeaderKilledAfterPrepare(t *testing.T) {
 // COMMIT. The log says committed, so a new leader converges the other two:
 // one generation everywhere, the committed one.
 func TestLeaderKilledDuringCommit(t *testing.T) {
-	dir, edges := threeEdges(t, time.Minute)
-	logPath := filepath.Join(dir, "leader.json")
-	c := newCoord(t, logPath, edges)
+	logPath, edges, c := onV1(t, time.Minute)
 	ctx := context.Background()
-	if _, err := c.Switch(ctx, []Route{route("web", "v1", backend(t, "v1"))}); err != nil {
-		t.Fatal(err)
-	}
 	// Only edge-a gets COMMIT: the others are held off until the crash.
 	c.cfg.Edges = refs(edges[:1])
 	c.testHook = func(point string) error {
@@ -226,12 +209,8 @@ func TestLeaderKilledDuringCommit(t *testing.T) {
 // on its disk before it answers anything, and a COMMIT of a generation it
 // prepared before the restart is refused (the leader then converges it).
 func TestEdgeRestartServesFromDisk(t *testing.T) {
-	dir, edges := threeEdges(t, time.Minute)
-	c := newCoord(t, filepath.Join(dir, "leader.json"), edges)
+	_, edges, c := onV1(t, time.Minute)
 	ctx := context.Background()
-	if _, err := c.Switch(ctx, []Route{route("web", "v1", backend(t, "v1"))}); err != nil {
-		t.Fatal(err)
-	}
 	e := edges[1]
 	gen := Generation{Number: 2, Routes: []Route{route("web", "v2", backend(t, "v2"))}}
 	if nr := c.prepare(ctx, []EdgeRef{e.ref()}, gen); len(nr) != 0 {

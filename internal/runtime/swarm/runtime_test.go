@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hotswap/hotswap/internal/runtime"
+	"github.com/hotswap/hotswap/internal/runtime/swarm/swarmtest"
 )
 
 // TestEndpointsOnEveryNode: a release with one replica per node has one
@@ -53,7 +53,7 @@ func checkEveryNode(t *testing.T, addrA, addrB string, inst runtime.Instance, ve
 	hosts := map[string]bool{}
 	for _, ep := range eps {
 		hosts[strings.Split(ep, ":")[0]] = true
-		if got := body(t, ep); got != version {
+		if got := swarmtest.Get(t, "http://"+ep+"/version"); got != version {
 			t.Errorf("GET %s/version = %q, want %q", ep, got, version)
 		}
 	}
@@ -93,23 +93,5 @@ func TestImageMissingOnOneNode(t *testing.T) {
 	}
 	if len(ids) != 0 {
 		t.Errorf("services left after the failed Start: %v", ids)
-	}
-}
-
-func body(t *testing.T, addr string) string {
-	t.Helper()
-	cl := &http.Client{Timeout: 3 * time.Second}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := cl.Get("http://" + addr + "/version")
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			return strings.TrimSpace(string(b))
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: %v", addr, err)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }

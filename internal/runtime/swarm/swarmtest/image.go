@@ -3,6 +3,11 @@ package swarmtest
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -36,4 +41,25 @@ func (c *Cluster) LoadImage(ctx context.Context, ref string, args []string, node
 		}
 	}
 	return id.String(), nil
+}
+
+// Get GETs url from the host until it answers (tasks take a moment to
+// listen after Swarm calls them running) and returns the trimmed body; it
+// fails t after 30s.
+func Get(t testing.TB, url string) string {
+	t.Helper()
+	cl := &http.Client{Timeout: 3 * time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := cl.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return strings.TrimSpace(string(b))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

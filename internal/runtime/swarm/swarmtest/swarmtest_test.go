@@ -3,8 +3,6 @@ package swarmtest
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -82,7 +80,7 @@ func TestClusterServesHostModeTasks(t *testing.T) {
 	for _, a := range addrs {
 		host := strings.Split(a, ":")[0]
 		seen[host] = true
-		body := get(t, "http://"+a+"/version")
+		body := Get(t, "http://"+a+"/version")
 		if body != "v1" {
 			t.Errorf("GET %s/version = %q, want v1", a, body)
 		}
@@ -137,24 +135,6 @@ func skipOrFail(t *testing.T, err error) {
 		t.Skip(err)
 	}
 	t.Fatal(err)
-}
-
-func get(t *testing.T, url string) string {
-	t.Helper()
-	cl := &http.Client{Timeout: 5 * time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := cl.Get(url)
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			return strings.TrimSpace(string(b))
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: %v", url, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // assertGone checks that no namespace, link, cgroup, mount or directory
