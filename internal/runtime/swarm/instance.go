@@ -89,6 +89,7 @@ type view struct {
 	last      *swarm.Task // the most recently updated terminal task
 	lastNew   *swarm.Task // the same among tasks not in instance.old
 	rejected  error       // a task not in instance.old that a node refused
+	failed    error       // a task not in instance.old that ran and ended on its own
 	summary   string      // the tasks' states, for error messages
 }
 
@@ -138,6 +139,13 @@ func (i *instance) observe(ctx context.Context) (view, error) {
 			n, _ := i.rt.nodeOf(ctx, t.NodeID)
 			v.rejected = rejection(n, t)
 		}
+		// "failed" is a non-zero exit the task made on its own (tasks we
+		// scale down end "shutdown"). Unless Swarm is to restart it, the
+		// instance is over: it is not healthy everywhere.
+		if fresh && t.Status.State == swarm.TaskStateFailed && i.rt.cfg.RestartAttempts == 0 && v.failed == nil {
+			n, _ := i.rt.nodeOf(ctx, t.NodeID)
+			v.failed = taskExit(n, t)
+		}
 		if t.Status.State != swarm.TaskStateRunning || t.DesiredState != swarm.TaskStateRunning {
 			continue
 		}
@@ -174,17 +182,34 @@ func rejection(n node, t swarm.Task) error {
 	return fmt.Errorf("node %s rejected the task: %s", where, msg)
 }
 
+// taskExit is the error of a task that ended on its own on node n.
+func taskExit(n node, t swarm.Task) error {
+	where := n.hostname
+	if where == "" {
+		where = t.NodeID
+	}
+	code := -1
+	if cs := t.Status.ContainerStatus; cs != nil {
+		code = cs.ExitCode
+	}
+	return fmt.Errorf("task on node %s ended: exit code %d (%s)", where, code, t.Status.Err)
+}
+
 // over reports whether v shows an instance that has stopped for good: the
 // service is gone, scaled to 0 with nothing left running, or every task
 // ended and Swarm starts no other (restart attempts spent).
 func (v view) over() bool {
-	return v.gone || (v.live == 0 && (v.replicas == 0 || v.lastNew != nil))
+	return v.gone || (v.live == 0 && (v.replicas == 0 || v.lastNew != nil)) || v.failed != nil
 }
 
 // exitOf describes how v ended.
 func exitOf(v view) runtime.Exit {
 	if v.gone {
 		return runtime.Exit{Code: -1, At: time.Now(), Err: errRemoved}
+	}
+	if v.failed != nil && v.live > 0 {
+		// Healthy somewhere, crashed somewhere else: not this version.
+		return runtime.Exit{Code: -1, At: time.Now(), Err: v.failed}
 	}
 	e := runtime.Exit{Code: -1, At: time.Now()}
 	t := v.lastNew
@@ -238,6 +263,12 @@ func (i *instance) waitLaunched(ctx context.Context) error {
 		}
 		if v.rejected != nil {
 			return v.rejected
+		}
+		// Some tasks run and one ended: the version is not healthy
+		// everywhere. (All of them ending is an instance that crashed,
+		// reported through Done and Exit.)
+		if v.failed != nil && v.live > 0 {
+			return v.failed
 		}
 		if i.apply(v) {
 			return nil

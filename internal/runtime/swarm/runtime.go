@@ -103,10 +103,11 @@ func (r *Runtime) pin(ctx context.Context, ref string) (string, error) {
 }
 
 // Start runs spec as a release service and returns once every replica is
-// running with its published port known, or the service has ended on its
+// running with its published port known, or every task has ended on its
 // own (a crash at boot: the instance's Done is then closed). A task that a
-// node rejects fails Start, naming the node, and the service is removed; an
-// image missing on a node is ErrArtifactMissing. A stopped service of the
+// node rejects, or that ends while others run (healthy on one node,
+// crashing on another), fails Start naming the node, and the service is
+// removed; an image missing on a node is ErrArtifactMissing. A stopped service of the
 // same version and settings is scaled up again instead of creating one.
 func (r *Runtime) Start(ctx context.Context, spec runtime.Spec) (runtime.Instance, error) {
 	ref, err := docker.ImageRef(r.cfg.Image, spec.Version)

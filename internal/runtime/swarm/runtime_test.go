@@ -95,3 +95,40 @@ func TestImageMissingOnOneNode(t *testing.T) {
 		t.Errorf("services left after the failed Start: %v", ids)
 	}
 }
+
+// TestCrashOnOneNode: a version that runs on the first node and crashes at
+// boot on the second never counts as running: Start fails naming the
+// second node (when the crash is seen before every task ran), or the
+// instance ends with an Exit naming it (when Swarm reported both running
+// first). Either way the engine fails the release before any switch. The
+// test image crashes where TESTENTRY_CRASH_ON names the node Swarm puts in
+// TESTENTRY_NODE.
+func TestCrashOnOneNode(t *testing.T) {
+	c := needCluster(t)
+	b := c.Nodes[1]
+	rt := newRuntime(t, func(cfg *Config) {
+		cfg.Replicas, cfg.MaxPerNode = 2, 1
+		cfg.Env = map[string]string{"TESTENTRY_NODE": "{{.Node.Hostname}}", "TESTENTRY_CRASH_ON": b.Name}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	inst, err := rt.Start(ctx, runtime.Spec{Version: "v1", ReleaseID: 9})
+	if err == nil {
+		t.Cleanup(func() { inst.Remove(context.Background()) })
+		select {
+		case <-inst.Done():
+		case <-ctx.Done():
+			t.Fatalf("the instance crashing on %s never ended (endpoints %v)", b.Name, inst.(runtime.Endpointer).Endpoints())
+		}
+		e, _ := inst.Exit()
+		err = e.Err
+		if err == nil {
+			t.Fatalf("Exit %v: want the crash on %s", e, b.Name)
+		}
+	} else if ids, lerr := rt.List(ctx); lerr != nil || len(ids) != 0 {
+		t.Errorf("services left after the failed Start: %v (%v)", ids, lerr)
+	}
+	if !strings.Contains(err.Error(), b.Name) || !strings.Contains(err.Error(), "exit code 3") {
+		t.Errorf("error %q, want node %s and exit code 3 named", err, b.Name)
+	}
+}
