@@ -95,6 +95,13 @@ func (r *Runtime) pin(ctx context.Context, ref string) (string, error) {
 	if !notFound(err) {
 		return "", fmt.Errorf("inspect image %s: %w", ref, err)
 	}
+	// A digest that is an image ID (an image loaded on the nodes, pinned by
+	// an earlier Prepare) is found by the ID alone.
+	if i := strings.LastIndex(ref, "@"); i >= 0 {
+		if ins, err := r.cli.ImageInspect(ctx, ref[i+1:]); err == nil && ins.ID == ref[i+1:] {
+			return ins.ID, nil
+		}
+	}
 	dist, derr := r.cli.DistributionInspect(ctx, ref, client.DistributionInspectOptions{})
 	if derr != nil {
 		return "", fmt.Errorf("image %s: %w: not on the manager and the registry says: %v", ref, runtime.ErrArtifactMissing, derr)

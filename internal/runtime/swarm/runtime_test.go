@@ -132,3 +132,31 @@ func TestCrashOnOneNode(t *testing.T) {
 		t.Errorf("error %q, want node %s and exit code 3 named", err, b.Name)
 	}
 }
+
+// TestRecreateFromRecordedDigest: the engine records Prepare's digest; a
+// release whose service was removed is recreated from that record (the
+// digest as the version), runs the very same image, and serves.
+func TestRecreateFromRecordedDigest(t *testing.T) {
+	rt := newRuntime(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	art, err := rt.Prepare(ctx, "v2", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := rt.Start(ctx, runtime.Spec{Version: "v2", ReleaseID: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Remove(ctx); err != nil {
+		t.Fatal(err)
+	}
+	again, err := rt.Start(ctx, runtime.Spec{Version: art.Digest, ReleaseID: 3})
+	if err != nil {
+		t.Fatalf("recreate from digest %s: %v", art.Digest, err)
+	}
+	t.Cleanup(func() { again.Remove(context.Background()) })
+	if got := swarmtest.Get(t, "http://"+again.Addr()+"/version"); got != "v2" {
+		t.Errorf("recreated release answers %q, want v2", got)
+	}
+}
