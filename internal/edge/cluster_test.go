@@ -127,16 +127,16 @@ func TestManyHostsOnSwarm(t *testing.T) {
 	// Node B's link goes down between PREPARE and COMMIT.
 	b := c.Nodes[1]
 	loadA := loadgen.Start(ctx, loadgen.Options{URL: urls[0], Workers: 2, MaxRequests: 100000})
-	coord.testHook = func(point string) error {
+	coord.setTestHook(func(point string) error {
 		if point == "prepared" {
 			if err := c.LinkDown(ctx, b); err != nil {
 				return err
 			}
 		}
 		return nil
-	}
+	})
 	res, err = coord.Switch(ctx, []Route{v2})
-	coord.testHook = nil
+	coord.setTestHook(nil)
 	if err != nil {
 		c.LinkUp(ctx, b)
 		t.Fatal(err)

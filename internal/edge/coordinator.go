@@ -53,8 +53,16 @@ type Coordinator struct {
 
 	// testHook, when set, is called at named points of a round
 	// ("prepared", "committed:<edge>"); a non-nil error ends the round at
-	// once with no cleanup, the way a killed leader stops. Tests only.
+	// once with no cleanup, the way a killed leader stops. Tests only; set
+	// with setTestHook, read under mu (every round holds it).
 	testHook func(point string) error
+}
+
+// setTestHook installs (or, with nil, removes) the test hook between rounds.
+func (c *Coordinator) setTestHook(h func(point string) error) {
+	c.mu.Lock()
+	c.testHook = h
+	c.mu.Unlock()
 }
 
 // NewCoordinator returns the leader side; call Recover before the first
@@ -252,6 +260,31 @@ func (c *Coordinator) converge(ctx context.Context) ([]string, map[string]string
 	}
 	sort.Strings(moved)
 	return moved, behind, nil
+}
+
+// Watch converges lagging edges every interval until ctx ends: the
+// leader's background duty between switches. It returns ctx's error. Its
+// caller owns the goroutine it runs in.
+func (c *Coordinator) Watch(ctx context.Context, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		moved, behind, err := c.Converge(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			c.cfg.Logger.Warn("converge", "err", err)
+		case len(moved) > 0:
+			c.cfg.Logger.Info("edges converged", "edges", moved)
+		}
+		if len(behind) > 0 {
+			c.cfg.Logger.Debug("edges behind", "edges", describe(behind))
+		}
+	}
 }
 
 // Recover settles what a previous leader left: an intent that never

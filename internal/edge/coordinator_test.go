@@ -96,17 +96,17 @@ func TestEdgeCutOffAtCommit(t *testing.T) {
 	_, edges, c := onV1(t, 150*time.Millisecond)
 	ctx := context.Background()
 	cut := edges[2]
-	c.testHook = func(point string) error {
+	c.setTestHook(func(point string) error {
 		if point == "prepared" {
 			cut.stop()
 		}
 		return nil
-	}
+	})
 	res, err := c.Switch(ctx, []Route{route("web", "v2", backend(t, "v2"))})
 	if err != nil {
 		t.Fatalf("Switch: %v (a lagging edge must not fail a committed switch)", err)
 	}
-	c.testHook = nil
+	c.setTestHook(nil)
 	if _, lag := res.Lagging["edge-c"]; !lag || len(res.Acks) != 2 {
 		t.Fatalf("acks %v lagging %v, want a and b acked, c lagging", res.Acks, res.Lagging)
 	}
@@ -139,12 +139,12 @@ func TestEdgeCutOffAtCommit(t *testing.T) {
 func TestLeaderKilledAfterPrepare(t *testing.T) {
 	logPath, edges, c := onV1(t, time.Minute)
 	ctx := context.Background()
-	c.testHook = func(point string) error {
+	c.setTestHook(func(point string) error {
 		if point == "prepared" {
 			return errCrash
 		}
 		return nil
-	}
+	})
 	if _, err := c.Switch(ctx, []Route{route("web", "v2", backend(t, "v2"))}); !errors.Is(err, errCrash) {
 		t.Fatalf("Switch: %v, want the simulated crash", err)
 	}
@@ -174,12 +174,12 @@ func TestLeaderKilledDuringCommit(t *testing.T) {
 	ctx := context.Background()
 	// Only edge-a gets COMMIT: the others are held off until the crash.
 	c.cfg.Edges = refs(edges[:1])
-	c.testHook = func(point string) error {
+	c.setTestHook(func(point string) error {
 		if point == "committed:edge-a" {
 			return errCrash
 		}
 		return nil
-	}
+	})
 	// Prepare all three first, as a real round would, by hand.
 	gen := Generation{Number: 2, Routes: []Route{route("web", "v2", backend(t, "v2"))}}
 	if _, err := NewFileLog(logPath).Begin(); err != nil {
@@ -233,4 +233,35 @@ func TestEdgeRestartServesFromDisk(t *testing.T) {
 	if why := res.Lagging[e.name]; !strings.Contains(why, "409") {
 		t.Errorf("COMMIT of a forgotten prepare: %q, want a 409 refusal", why)
 	}
+}
+
+// TestWatchConvergesAnEdgeThatComesBack: with the leader's Watch loop
+// running, an edge that was down for a switch catches up on its own once
+// it answers again, and Watch ends with its context.
+func TestWatchConvergesAnEdgeThatComesBack(t *testing.T) {
+	_, edges, c := onV1(t, time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	watched := make(chan error, 1)
+	go func() { watched <- c.Watch(ctx, 50*time.Millisecond) }()
+	defer func() {
+		cancel()
+		if err := <-watched; !errors.Is(err, context.Canceled) {
+			t.Errorf("Watch ended with %v, want context.Canceled", err)
+		}
+	}()
+	down := edges[1]
+	c.setTestHook(func(point string) error {
+		if point == "prepared" {
+			down.stop()
+		}
+		return nil
+	})
+	res, err := c.Switch(ctx, []Route{route("web", "v2", backend(t, "v2"))})
+	c.setTestHook(nil)
+	if err != nil || len(res.Lagging) != 1 {
+		t.Fatalf("Switch: %+v, %v; want edge-b lagging", res, err)
+	}
+	down.restart(t)
+	waitFor(t, 5*time.Second, "edge-b converged by Watch", func() bool { return down.srv.State().Committed == res.Generation })
+	serving(t, edges, "web", "v2", res.Generation)
 }
