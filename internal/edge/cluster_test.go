@@ -234,4 +234,3 @@ func runEdgeOnNode(t *testing.T, bin, dir string, n *swarmtest.Node) EdgeRef {
 	})
 	return ref
 }
-
