@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -206,8 +207,10 @@ func TestLeaderKilledDuringCommit(t *testing.T) {
 }
 
 // TestEdgeRestartServesFromDisk: a restarted edge installs the generation
-// on its disk before it answers anything, and a COMMIT of a generation it
-// prepared before the restart is refused (the leader then converges it).
+// on its disk before it answers anything; a generation it had prepared
+// before the restart is still owed a COMMIT (it reports lagging after its
+// grace, /ready 503) and commits when the COMMIT comes; a COMMIT of a
+// generation it never prepared is refused with 409.
 func TestEdgeRestartServesFromDisk(t *testing.T) {
 	_, edges, c := onV1(t, time.Minute)
 	ctx := context.Background()
@@ -218,20 +221,36 @@ func TestEdgeRestartServesFromDisk(t *testing.T) {
 	}
 	e.stop()
 	e.table = &recTable{}
-	e.newServer(t, time.Minute)
+	e.newServer(t, 100*time.Millisecond)
 	e.restart(t)
 	if got := e.table.version("web"); got != "v1" {
 		t.Fatalf("restarted edge serves %q, want v1 from its state file", got)
 	}
-	if st := e.srv.State(); st.Committed != 1 || st.Prepared != 0 {
-		t.Fatalf("restarted edge state %+v, want committed 1, nothing prepared", st)
+	if st := e.srv.State(); st.Committed != 1 || st.Prepared != 2 {
+		t.Fatalf("restarted edge state %+v, want committed 1 and 2 still prepared", st)
 	}
-	res, err := c.commit(ctx, []EdgeRef{e.ref()}, 2)
+	waitFor(t, 5*time.Second, "restarted edge lags", func() bool { return e.srv.State().Lagging })
+	if code := getReady(t, e); code != http.StatusServiceUnavailable {
+		t.Errorf("/ready of an edge owed a COMMIT = %d, want 503", code)
+	}
+	res, err := c.commit(ctx, []EdgeRef{e.ref()}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if why := res.Lagging[e.name]; !strings.Contains(why, "409") {
-		t.Errorf("COMMIT of a forgotten prepare: %q, want a 409 refusal", why)
+		t.Errorf("COMMIT of a generation never prepared: %q, want a 409 refusal", why)
+	}
+	if res, err = c.commit(ctx, []EdgeRef{e.ref()}, 2); err != nil || len(res.Acks) != 1 {
+		t.Fatalf("COMMIT of the generation prepared before the restart: %+v, %v", res, err)
+	}
+	if got := e.table.version("web"); got != "v2" {
+		t.Errorf("after COMMIT the edge serves %q, want v2", got)
+	}
+	if _, err := os.Stat(preparedPath(e.state)); !os.IsNotExist(err) {
+		t.Errorf("prepared file left after COMMIT: %v", err)
+	}
+	if code := getReady(t, e); code != http.StatusOK {
+		t.Errorf("/ready after COMMIT = %d, want 200", code)
 	}
 }
 

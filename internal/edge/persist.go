@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // writeFileAtomic replaces path with data so that a crash at any point
@@ -77,4 +78,43 @@ func loadGeneration(path string) (Generation, error) {
 		return Generation{}, fmt.Errorf("state file %s: %w", path, err)
 	}
 	return g, nil
+}
+
+// prepared is what an edge keeps of a generation it answered ready for,
+// so that a restart between PREPARE and COMMIT neither forgets the promise
+// nor hides that the edge lags.
+type prepared struct {
+	Generation Generation `json:"prepared"`
+	At         time.Time  `json:"at"`
+}
+
+// preparedPath is the prepared file beside the state file.
+func preparedPath(stateFile string) string { return stateFile + ".prepared" }
+
+func savePrepared(path string, p prepared) error {
+	data, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encode prepared generation %d: %w", p.Generation.Number, err)
+	}
+	return writeFileAtomic(path, data)
+}
+
+// loadPrepared reads the prepared file; nil when there is none. A file
+// that does not parse is an error, as for the state file.
+func loadPrepared(path string) (*prepared, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	var p prepared
+	if err := decodeStrict(bytes.NewReader(data), &p); err != nil {
+		return nil, fmt.Errorf("prepared file %s: %w", path, err)
+	}
+	if err := p.Generation.Validate(); err != nil {
+		return nil, fmt.Errorf("prepared file %s: %w", path, err)
+	}
+	return &p, nil
 }

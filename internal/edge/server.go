@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -90,7 +91,27 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		}
 	}
 	s := &Server{cfg: cfg, committed: g, prober: newProber()}
+	p, err := loadPrepared(preparedPath(cfg.StateFile))
+	if err != nil {
+		return nil, fmt.Errorf("edge %s: %w", cfg.Name, err)
+	}
+	if p != nil && p.Generation.Number > g.Number {
+		// Prepared before a restart and never resolved: still owed a
+		// COMMIT or ABORT, so still lagging once the grace is over.
+		s.prepared, s.preparedAt = &p.Generation, p.At
+	} else if p != nil {
+		s.dropPrepared()
+	}
 	return s, nil
+}
+
+// dropPrepared removes the prepared file; a failure is only logged (a
+// stale file is ignored at the next start: it is not newer than what the
+// state file says).
+func (s *Server) dropPrepared() {
+	if err := os.Remove(preparedPath(s.cfg.StateFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.cfg.Log.Warn("remove prepared file", "err", err)
+	}
 }
 
 // Handler serves the protocol (see the package doc) and /ready.
@@ -165,6 +186,8 @@ func (s *Server) handlePrepare(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if g.Number <= s.committed.Number {
 		reply.Reason = fmt.Sprintf("generation %d is not newer than the %d this edge serves", g.Number, s.committed.Number)
+	} else if err := savePrepared(preparedPath(s.cfg.StateFile), prepared{Generation: g, At: time.Now()}); err != nil {
+		reply.Reason = err.Error()
 	} else {
 		s.prepared, s.preparedAt = &g, time.Now()
 		reply.Ready = true
@@ -210,6 +233,7 @@ func (s *Server) handleCommit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.committed, s.committedAt, s.prepared = g, time.Now(), nil
+	s.dropPrepared()
 	s.cfg.Log.Info("committed", "generation", g.Number)
 	writeJSON(w, http.StatusOK, CommitReply{Edge: s.cfg.Name, Number: g.Number, At: s.committedAt})
 }
@@ -223,6 +247,7 @@ func (s *Server) handleAbort(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.prepared != nil && s.prepared.Number == req.Number {
 		s.prepared = nil
+		s.dropPrepared()
 	}
 	st := s.stateLocked()
 	s.mu.Unlock()
