@@ -39,9 +39,11 @@
 //   - Edge not ready or unreachable at PREPARE: abort; no edge switched.
 //   - Edge unreachable at COMMIT: the others switch; it lags, serving the
 //     previous generation, until Converge reaches it.
-//   - Edge restarts: it serves the generation on its disk at once; a
-//     prepared generation is forgotten (a COMMIT of it answers 409 and the
-//     leader converges the edge with a fresh PREPARE).
+//   - Edge restarts: it serves the generation on its disk at once. A
+//     generation it had prepared is kept on disk too (beside the state
+//     file), so it still counts as lagging after LagGrace and still
+//     commits when the COMMIT comes; a COMMIT of a generation it never
+//     prepared answers 409 and the leader converges it with a PREPARE.
 //   - Leader dies after step 1 or 2 (intent, no commit): on restart
 //     Recover aborts the intent on every edge; edges keep what they serve.
 //   - Leader dies during step 5 (partial commit): the log says committed;
