@@ -67,7 +67,7 @@ type testEdge struct {
 	hs    *http.Server
 }
 
-func startEdge(t *testing.T, name string, dir string, lagGrace time.Duration) *testEdge {
+func startEdge(t testing.TB, name string, dir string, lagGrace time.Duration) *testEdge {
 	t.Helper()
 	e := &testEdge{name: name, table: &recTable{}, state: filepath.Join(dir, name+".json")}
 	e.newServer(t, lagGrace)
@@ -83,7 +83,7 @@ func startEdge(t *testing.T, name string, dir string, lagGrace time.Duration) *t
 
 // newServer (re)creates the edge's Server from its state file, as a
 // restarted edge process does.
-func (e *testEdge) newServer(t *testing.T, lagGrace time.Duration) {
+func (e *testEdge) newServer(t testing.TB, lagGrace time.Duration) {
 	t.Helper()
 	srv, err := NewServer(ServerConfig{
 		Name: e.name, Token: testToken, StateFile: e.state, Table: e.table,
@@ -136,7 +136,7 @@ func refs(edges []*testEdge) []EdgeRef {
 
 // backend is an app version on loopback: /health answers 200, except to
 // the probes of the edges named in failFor (by User-Agent), which get 503.
-func backend(t *testing.T, version string, failFor ...string) string {
+func backend(t testing.TB, version string, failFor ...string) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, name := range failFor {
