@@ -68,4 +68,19 @@ func TestNodeDaemonKilled(t *testing.T) {
 	if got := swarmtest.Get(t, "http://"+ep.Endpoints()[0]+"/version"); got != "v1" {
 		t.Errorf("A's endpoint answers %q, want v1", got)
 	}
+
+	// A daemon restarted now adopts the release as it is: running, with
+	// A's endpoint, without waiting for the replica B cannot run.
+	actx, acancel := context.WithTimeout(ctx, 10*time.Second)
+	defer acancel()
+	adopted, err := rt.Adopt(actx, inst.ID())
+	if err != nil {
+		t.Fatalf("Adopt with node B down: %v", err)
+	}
+	if runtime.Stopped(adopted) {
+		t.Fatal("adopted instance has Done closed while A serves")
+	}
+	if eps := adopted.(runtime.Endpointer).Endpoints(); len(eps) != 1 || !strings.HasPrefix(eps[0], a.Addr+":") {
+		t.Errorf("adopted endpoints %v, want only A's", eps)
+	}
 }

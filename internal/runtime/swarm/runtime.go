@@ -222,10 +222,18 @@ func (r *Runtime) Adopt(ctx context.Context, id string) (runtime.Instance, error
 	if s.Spec.Labels[LabelService] != r.cfg.Service || s.Spec.Labels[LabelHook] != "" {
 		return nil, fmt.Errorf("adopt %s: not a release service of %s: %w", id, r.cfg.Service, runtime.ErrNotFound)
 	}
+	// Adopt takes the service as it is now: it does not wait for every
+	// replica (a node may be down), only reads the tasks once.
 	inst := r.newInstance(s.ID, s.Spec.Labels[LabelVersion])
-	if err := inst.waitLaunched(ctx); err != nil {
-		inst.cancel()
+	v, err := inst.observe(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("adopt %s: %w", id, err)
+	}
+	if v.gone {
+		return nil, fmt.Errorf("adopt %s: %w", id, runtime.ErrNotFound)
+	}
+	if !inst.apply(v) {
+		go inst.watch()
 	}
 	return inst, nil
 }
