@@ -55,6 +55,8 @@ func (r *Runtime) newInstance(id, version string) *instance {
 	return &instance{rt: r, id: id, version: version, ctx: ctx, cancel: cancel, done: make(chan struct{})}
 }
 
+// ID, Version and Done implement runtime.Instance; the ID is the Swarm
+// service ID, which Adopt takes.
 func (i *instance) ID() string            { return i.id }
 func (i *instance) Version() string       { return i.version }
 func (i *instance) Done() <-chan struct{} { return i.done }
@@ -74,6 +76,7 @@ func (i *instance) Endpoints() []string {
 	return slices.Clone(i.endpoints)
 }
 
+// Exit implements runtime.Instance.
 func (i *instance) Exit() (runtime.Exit, bool) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
