@@ -79,6 +79,7 @@ func newRoot(g *globals) *cobra.Command {
 		newServeCmd(g), newDeployCmd(g), newRollbackCmd(g), newReleasesCmd(g), newStatusCmd(g),
 		newWaitCmd(g), newPromoteCmd(g), newAbortCmd(g), newPruneCmd(g), newReloadCmd(g), newConfigCmd(g),
 		newAuditCmd(g), newLogsCmd(g), newDemoCmd(g), newSampleAppCmd(), newStateCmd(g),
+		newEdgeCmd(g),
 	)
 	return root
 }

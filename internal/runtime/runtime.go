@@ -96,6 +96,17 @@ type Instance interface {
 	Remove(ctx context.Context) error
 }
 
+// Endpointer is implemented by instances that serve from several
+// addresses at once (a Swarm service: one address per running task, on the
+// node that runs it). Endpoints returns every address that currently
+// serves, sorted, possibly empty while none does; Addr stays one of them
+// (or the last one known) so callers that want one address still work.
+// Callers type-assert for it; runtimes with one address per instance do not
+// implement it.
+type Endpointer interface {
+	Endpoints() []string
+}
+
 // Runtime starts and finds instances of one service.
 type Runtime interface {
 	// Prepare checks, before anything changes, that version can be started,

@@ -37,11 +37,19 @@ var (
 // ("v2" → "repo:v2") or a digest ("@sha256:…" or "sha256:…" →
 // "repo@sha256:…").
 func (r *Runtime) imageRef(version string) (string, error) {
+	return ImageRef(r.cfg.Image, version)
+}
+
+// ImageRef is the reference of version in repository image: a tag ("v2" →
+// "image:v2") or a digest ("@sha256:…" or "sha256:…" → "image@sha256:…").
+// Other runtimes that run images (Swarm) share it, so a version means the
+// same image everywhere.
+func ImageRef(image, version string) (string, error) {
 	if m := digestRE.FindStringSubmatch(version); m != nil {
-		return r.cfg.Image + "@" + m[1] + ":" + strings.ToLower(m[2]), nil
+		return image + "@" + m[1] + ":" + strings.ToLower(m[2]), nil
 	}
 	if tagRE.MatchString(version) {
-		return r.cfg.Image + ":" + version, nil
+		return image + ":" + version, nil
 	}
 	return "", fmt.Errorf("version %q is neither an image tag nor a digest", version)
 }

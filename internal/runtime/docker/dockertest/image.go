@@ -96,6 +96,15 @@ func BuildImage(ctx context.Context, cli *client.Client, ref string, args []stri
 	if err != nil {
 		return err
 	}
+	return Load(ctx, cli, tag, img)
+}
+
+// Load writes img as a `docker save` tarball tagged tag straight into the
+// engine's image load, and checks that the engine has it afterwards. The
+// same img loaded into several engines has the same image ID everywhere
+// (the swarm tests rely on that to pin services by ID).
+func Load(ctx context.Context, cli *client.Client, tag name.Tag, img v1.Image) error {
+	ref := tag.String()
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(tarball.Write(tag, img, pw)) }()
 	res, err := cli.ImageLoad(ctx, pr, client.ImageLoadWithQuiet(true))

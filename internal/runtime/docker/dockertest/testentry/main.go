@@ -28,11 +28,24 @@ func main() {
 	args := os.Args[1:]
 	switch {
 	case len(args) == 0 || strings.HasPrefix(args[0], "-"):
+		crashOnNode()
 		execve(sampleApp, append([]string{sampleApp}, args...))
 	case args[0] == "hook":
 		os.Exit(hook(args[1:]))
 	default:
 		execve(args[0], args)
+	}
+}
+
+// crashOnNode exits 3 at boot, as a crashing app would, when
+// TESTENTRY_CRASH_ON names the node in TESTENTRY_NODE: a Swarm service sets
+// TESTENTRY_NODE={{.Node.Hostname}}, so one image is healthy on one node and
+// crashes on another.
+func crashOnNode() {
+	node, on := os.Getenv("TESTENTRY_NODE"), os.Getenv("TESTENTRY_CRASH_ON")
+	if on != "" && node == on {
+		fmt.Fprintf(os.Stderr, "testentry: simulated crash on node %s\n", node)
+		os.Exit(3)
 	}
 }
 
