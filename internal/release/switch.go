@@ -63,5 +63,6 @@ func (s *Store) RecordSwitch(ctx context.Context, sw Switch) (demoted int64, err
 	if err != nil {
 		return 0, fmt.Errorf("record switch to release %d: %w", sw.Release, err)
 	}
+	s.finished(sw.Release) // a release that went live is worth a backup
 	return demoted, nil
 }
