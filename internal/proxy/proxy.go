@@ -294,7 +294,8 @@ func (p *Proxy) servicesSnapshot() []*Service {
 // (when the access log is on) around route.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
-	send := p.armSend(w, now)
+	var send sendDeadline
+	p.armSend(&send, w, now)
 	var id []string
 	if !p.opts.NoRequestID {
 		id = []string{requestID(r)}
