@@ -120,8 +120,9 @@ type Proxy struct {
 	RequestBuffer ByteSize `yaml:"request_buffer"`
 
 	// ReadyPath (proxy.ready_path) is answered by the proxy itself with 200
-	// only while every service in ready_services has a live version, and
-	// 503 (listing those that have none) otherwise. Give THIS path to a
+	// only while every service in ready_services has a live version that
+	// the proxy could reach at its last attempt, and 503 (listing those
+	// that have none) otherwise. Give THIS path to a
 	// load balancer that decides where to send traffic; health_path only
 	// says the process runs. Served for every host; "" turns it off.
 	// Default "/_hotswap/ready".

@@ -243,7 +243,8 @@ func (t *Target) fail(w http.ResponseWriter, r *http.Request, err error, retry b
 
 func (t *Target) logTransport(r *http.Request, err error) {
 	t.svc.p.opts.Logger.Debug("proxy transport error", "service", t.svc.name,
-		"version", t.version, "method", r.Method, "path", r.URL.Path, "err", err)
+		"version", t.version, "method", r.Method, "path", r.URL.Path,
+		"request_id", r.Header.Get(requestIDHeader), "err", err)
 }
 
 // replayable reports methods that may be sent twice (RFC 9110 §9.2.2), or

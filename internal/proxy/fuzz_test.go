@@ -97,6 +97,7 @@ func FuzzWriteHead(f *testing.F) {
 		"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n",
 		"OPTIONS * HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nX-Hotswap-Preview: s\r\n\r\n",
 		"GET http://other/abs HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET A: HTTP/1.1\r\nHost: a\r\n\r\n", // opaque URI: once sent upstream with an empty path
 	} {
 		f.Add(seed, false, false)
 		f.Add(seed, true, true)

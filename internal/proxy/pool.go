@@ -135,7 +135,13 @@ func (p *connPool) get(ctx context.Context, now time.Time, fresh bool) (*upConn,
 func (p *connPool) dial(ctx context.Context) (*upConn, error) {
 	nc, err := p.dialer.DialContext(ctx, "tcp", p.t.addr)
 	if err != nil {
+		if ctx.Err() == nil {
+			p.t.unreachable.Store(true)
+		}
 		return nil, &dialError{err: fmt.Errorf("dial %s: %w", p.t.addr, err)}
+	}
+	if p.t.unreachable.Load() {
+		p.t.unreachable.Store(false)
 	}
 	c := &upConn{Conn: nc, t: p.t}
 	c.br = bufio.NewReaderSize(c, 8<<10)

@@ -60,8 +60,9 @@ type Options struct {
 	// Default DefaultHealthPath. Must start with "/".
 	HealthPath string
 	// ReadyPath, when set, answers 200 "ready" on every host while each
-	// service in ReadyServices has a live target that is not draining,
-	// and 503 naming the services that have none otherwise: the path to
+	// service in ReadyServices has a live target that is not draining and
+	// could be reached at its last connection attempt, and 503 naming the
+	// services that have none otherwise: the path to
 	// give a load balancer, unlike HealthPath, which is pure liveness.
 	// Default "" (not served).
 	ReadyPath string
@@ -294,7 +295,8 @@ func (p *Proxy) servicesSnapshot() []*Service {
 // (when the access log is on) around route.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
-	send := p.armSend(w, now)
+	var send sendDeadline
+	p.armSend(&send, w, now)
 	var id []string
 	if !p.opts.NoRequestID {
 		id = []string{requestID(r)}
@@ -342,8 +344,8 @@ func (p *Proxy) route(w http.ResponseWriter, r *http.Request, send *sendDeadline
 }
 
 // serveReady answers the readiness path: 200 when every required service
-// has a live target that is not draining, else 503 with the names of
-// those that have none.
+// has a live target that is not draining and whose last connection attempt
+// succeeded, else 503 with the names of those that have none.
 func (p *Proxy) serveReady(w http.ResponseWriter) {
 	var missing []string
 	p.mu.Lock()
@@ -361,13 +363,13 @@ func (p *Proxy) serveReady(w http.ResponseWriter) {
 			missing = append(missing, name)
 			continue
 		}
-		if t := e.svc.live.Load(); t == nil || t.Draining() {
+		if t := e.svc.live.Load(); t == nil || t.Draining() || t.unreachable.Load() {
 			missing = append(missing, name)
 		}
 	}
 	p.mu.Unlock()
 	if len(missing) > 0 || len(names) == 0 {
-		plainError(w, http.StatusServiceUnavailable, "not ready: no live version of "+strings.Join(missing, ", ")+"\n")
+		plainError(w, http.StatusServiceUnavailable, "not ready: no live, reachable version of "+strings.Join(missing, ", ")+"\n")
 		return
 	}
 	h := w.Header()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -266,6 +267,38 @@ func TestReadiness(t *testing.T) {
 	v1.Drain(context.Background())
 	if code := ready(); code != http.StatusServiceUnavailable {
 		t.Errorf("web has no live version: ready = %d, want 503", code)
+	}
+	// A live version whose process is gone is not ready either, until a
+	// connection to it succeeds again.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	v2, err := web.NewTarget("v2", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web.Switch(v2)
+	if code, _ := f.get(t, "web.test", "/"); code != http.StatusBadGateway {
+		t.Fatalf("request to a dead version: %d, want 502", code)
+	}
+	if code := ready(); code != http.StatusServiceUnavailable {
+		t.Errorf("live version unreachable: ready = %d, want 503", code)
+	}
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("could not listen again on %s: %v", addr, err)
+	}
+	revived := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "v2\n") })}
+	go revived.Serve(ln)
+	t.Cleanup(func() { revived.Close() })
+	if code, _ := f.get(t, "web.test", "/"); code != 200 {
+		t.Fatalf("request to the revived version: %d", code)
+	}
+	if code := ready(); code != 200 {
+		t.Errorf("live version reachable again: ready = %d, want 200", code)
 	}
 
 	// Only the services named count.

@@ -33,6 +33,9 @@ type Target struct {
 
 	pool  connPool // keep-alive connections to addr
 	stats counters // request counters, atomics only
+	// unreachable is set when a dial to addr failed and cleared by the next
+	// dial that succeeds; readiness reports such a live version.
+	unreachable atomic.Bool
 
 	// mu guards conns and killed: every open connection that belongs to this
 	// target (upstream connections and hijacked client connections), so a

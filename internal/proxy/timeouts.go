@@ -29,35 +29,35 @@ func (p *Proxy) ConfigureServer(srv *http.Server) {
 // during a long body or stream, at most once per tenth of the timeout.
 // A client that does not read for SendTimeout is disconnected.
 type sendDeadline struct {
-	rc *http.ResponseController
-	d  time.Duration
-	at time.Time // when the deadline was last set
+	ctl http.ResponseController // held by value: arming allocates nothing
+	on  bool                    // a deadline is in force
+	d   time.Duration
+	at  time.Time // when the deadline was last set
 }
 
-func (p *Proxy) armSend(w http.ResponseWriter, now time.Time) sendDeadline {
+func (p *Proxy) armSend(s *sendDeadline, w http.ResponseWriter, now time.Time) {
 	d := p.opts.SendTimeout
 	if d <= 0 {
-		return sendDeadline{}
+		return
 	}
-	rc := http.NewResponseController(w)
-	if rc.SetWriteDeadline(now.Add(d)) != nil {
-		return sendDeadline{}
+	s.ctl = *http.NewResponseController(w)
+	if s.ctl.SetWriteDeadline(now.Add(d)) == nil {
+		s.on, s.d, s.at = true, d, now
 	}
-	return sendDeadline{rc: rc, d: d, at: now}
 }
 
 // touch pushes the deadline back before a write that may come long after
 // the last one.
 func (s *sendDeadline) touch() {
-	if s.rc != nil {
+	if s.on {
 		s.touchAt(time.Now())
 	}
 }
 
 // touchAt is touch with the current time already at hand.
 func (s *sendDeadline) touchAt(now time.Time) {
-	if s.rc != nil && now.Sub(s.at) > s.d/10 {
+	if s.on && now.Sub(s.at) > s.d/10 {
 		s.at = now
-		s.rc.SetWriteDeadline(now.Add(s.d))
+		s.ctl.SetWriteDeadline(now.Add(s.d))
 	}
 }
