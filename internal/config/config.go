@@ -82,7 +82,8 @@ type Proxy struct {
 	// 200 while the daemon runs: pure liveness, whatever the services'
 	// state (use it to restart a hung daemon; route traffic by ready_path).
 	// It is served for every host and shadows an app path of the same
-	// name; "" turns it off. Default "/_hotswap/up".
+	// name, so pick one no app uses. It is always served ("" means the
+	// default). Default "/_hotswap/up".
 	HealthPath string `yaml:"health_path"`
 
 	// ReadHeaderTimeout (proxy.read_header_timeout) bounds how long a client
