@@ -52,7 +52,8 @@ type Coordinator struct {
 	mu sync.Mutex // held for a whole Switch, Converge or Recover
 
 	// testHook, when set, is called at named points of a round
-	// ("prepared", "committed:<edge>"); a non-nil error ends the round at
+	// ("prepared", "commit:<edge>" before and "committed:<edge>" after an
+	// edge's COMMIT); a non-nil error ends the round at
 	// once with no cleanup, the way a killed leader stops. Tests only; set
 	// with setTestHook, read under mu (every round holds it).
 	testHook func(point string) error
@@ -163,6 +164,9 @@ func (c *Coordinator) commit(ctx context.Context, edges []EdgeRef, g uint64) (Sw
 	var mu sync.Mutex
 	var hookErr error
 	failed := c.fanOut(edges, func(e EdgeRef) (string, bool) {
+		if err := c.hook("commit:" + e.Name); err != nil {
+			return err.Error(), false
+		}
 		var reply CommitReply
 		if err := c.call(ctx, e, PathCommit, CommitRequest{Number: g}, &reply); err != nil {
 			return err.Error(), false

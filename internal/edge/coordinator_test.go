@@ -167,45 +167,6 @@ func TestLeaderKilledAfterPrepare(t *testing.T) {
 	serving(t, edges, "web", "v2", res.Generation)
 }
 
-// TestLeaderKilledDuringCommit: the leader dies after one edge acked
-// COMMIT. The log says committed, so a new leader converges the other two:
-// one generation everywhere, the committed one.
-func TestLeaderKilledDuringCommit(t *testing.T) {
-	logPath, edges, c := onV1(t, time.Minute)
-	ctx := context.Background()
-	// Only edge-a gets COMMIT: the others are held off until the crash.
-	c.cfg.Edges = refs(edges[:1])
-	c.setTestHook(func(point string) error {
-		if point == "committed:edge-a" {
-			return errCrash
-		}
-		return nil
-	})
-	// Prepare all three first, as a real round would, by hand.
-	gen := Generation{Number: 2, Routes: []Route{route("web", "v2", backend(t, "v2"))}}
-	if _, err := NewFileLog(logPath).Begin(); err != nil {
-		t.Fatal(err)
-	}
-	if nr := c.prepare(ctx, refs(edges), gen); len(nr) != 0 {
-		t.Fatalf("prepare: %v", nr)
-	}
-	if err := c.cfg.Log.Commit(gen); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.commit(ctx, c.cfg.Edges, 2); !errors.Is(err, errCrash) {
-		t.Fatalf("commit: %v, want the simulated crash", err)
-	}
-	if edges[0].table.version("web") != "v2" || edges[1].table.version("web") != "v1" {
-		t.Fatal("setup: want edge-a on v2 and edge-b still on v1")
-	}
-
-	again := newCoord(t, logPath, edges)
-	if err := again.Recover(ctx); err != nil {
-		t.Fatal(err)
-	}
-	serving(t, edges, "web", "v2", 2)
-}
-
 // TestEdgeRestartServesFromDisk: a restarted edge installs the generation
 // on its disk before it answers anything; a generation it had prepared
 // before the restart is still owed a COMMIT (it reports lagging after its
