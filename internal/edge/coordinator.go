@@ -313,17 +313,55 @@ func (c *Coordinator) Recover(ctx context.Context) error {
 	return nil
 }
 
-// Status returns every reachable edge's state, by name.
-func (c *Coordinator) Status(ctx context.Context) map[string]State {
-	return c.states(ctx)
+// EdgeStatus is the leader's view of one edge, for `hotswap status`.
+type EdgeStatus struct {
+	Name string `json:"name"`
+	// State is what the edge reported; zero when it did not answer.
+	State State `json:"state"`
+	// Behind is how many generations the edge serves behind the committed
+	// one (0: in step). An edge that did not answer counts as behind by
+	// what it last could have had: the whole committed number.
+	Behind uint64 `json:"behind"`
+	// Unreachable says why the edge did not answer, or "".
+	Unreachable string `json:"unreachable,omitempty"`
+}
+
+// Status returns every edge's status against the committed generation, in
+// the order of the configured edges.
+func (c *Coordinator) Status(ctx context.Context) ([]EdgeStatus, error) {
+	gen, _, err := c.cfg.Log.Load()
+	if err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	states, failed := c.collectStates(ctx)
+	out := make([]EdgeStatus, 0, len(c.cfg.Edges))
+	for _, e := range c.cfg.Edges {
+		st, ok := states[e.Name]
+		es := EdgeStatus{Name: e.Name, State: st, Unreachable: failed[e.Name]}
+		switch {
+		case !ok:
+			es.Behind = gen.Number
+		case st.Committed < gen.Number:
+			es.Behind = gen.Number - st.Committed
+		}
+		out = append(out, es)
+	}
+	return out, nil
 }
 
 func (c *Coordinator) states(ctx context.Context) map[string]State {
+	out, _ := c.collectStates(ctx)
+	return out
+}
+
+// collectStates asks every edge for its state; failed says why the others
+// did not answer.
+func (c *Coordinator) collectStates(ctx context.Context) (map[string]State, map[string]string) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CommitTimeout)
 	defer cancel()
 	out := map[string]State{}
 	var mu sync.Mutex
-	c.fanOut(c.cfg.Edges, func(e EdgeRef) (string, bool) {
+	failed := c.fanOut(c.cfg.Edges, func(e EdgeRef) (string, bool) {
 		var st State
 		if err := c.call(ctx, e, PathState, nil, &st); err != nil {
 			return err.Error(), false
@@ -333,7 +371,7 @@ func (c *Coordinator) states(ctx context.Context) map[string]State {
 		mu.Unlock()
 		return "", true
 	})
-	return out
+	return out, failed
 }
 
 // fanOut runs f for every edge in parallel and returns the failures.

@@ -116,6 +116,10 @@ func TestEdgeCutOffAtCommit(t *testing.T) {
 		t.Fatalf("cut-off edge serves %q, want v1 (the previous generation)", got)
 	}
 	waitFor(t, 5*time.Second, "edge-c reports lagging", func() bool { return cut.srv.State().Lagging })
+	status, err := c.Status(ctx)
+	if err != nil || len(status) != 3 || status[2].Unreachable == "" || status[2].Behind == 0 || status[0].Behind != 0 {
+		t.Errorf("leader's status while edge-c is cut off: %+v (%v), want edge-c unreachable and behind, edge-a in step", status, err)
+	}
 
 	cut.restart(t)
 	if code := getReady(t, cut); code != http.StatusServiceUnavailable {
@@ -131,6 +135,9 @@ func TestEdgeCutOffAtCommit(t *testing.T) {
 	serving(t, edges, "web", "v2", 2)
 	if code := getReady(t, cut); code != http.StatusOK {
 		t.Errorf("converged edge /ready = %d, want 200", code)
+	}
+	if status, err := c.Status(ctx); err != nil || status[2].Behind != 0 || status[2].Unreachable != "" {
+		t.Errorf("leader's status after converging: %+v (%v), want edge-c in step", status, err)
 	}
 }
 
