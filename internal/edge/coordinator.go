@@ -109,6 +109,10 @@ type SwitchResult struct {
 func (c *Coordinator) Switch(ctx context.Context, routes []Route) (SwitchResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.switchLocked(ctx, routes)
+}
+
+func (c *Coordinator) switchLocked(ctx context.Context, routes []Route) (SwitchResult, error) {
 	g, err := c.cfg.Log.Begin()
 	if err != nil {
 		return SwitchResult{}, fmt.Errorf("switch: %w", err)
@@ -137,6 +141,28 @@ func (c *Coordinator) Switch(ctx context.Context, routes []Route) (SwitchResult,
 	}
 	c.cfg.Logger.Info("generation committed", "generation", g, "skew", res.Skew, "lagging", len(res.Lagging))
 	return res, nil
+}
+
+// SwitchService is Switch for one service, the way the engine switches:
+// the next generation is the committed one with r replacing that service's
+// route (or added). Other services' routes are carried over unchanged, and
+// are probed again like every route of a generation. Reading the
+// committed routes and switching happen in one round (under mu), so two
+// services switched at once both end up in the routing.
+func (c *Coordinator) SwitchService(ctx context.Context, r Route) (SwitchResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	gen, _, err := c.cfg.Log.Load()
+	if err != nil {
+		return SwitchResult{}, fmt.Errorf("switch %s: %w", r.Service, err)
+	}
+	routes := make([]Route, 0, len(gen.Routes)+1)
+	for _, old := range gen.Routes {
+		if old.Service != r.Service {
+			routes = append(routes, old)
+		}
+	}
+	return c.switchLocked(ctx, append(routes, r))
 }
 
 // prepare sends PREPARE(gen) to edges in parallel and returns the edges

@@ -252,3 +252,26 @@ func TestWatchConvergesAnEdgeThatComesBack(t *testing.T) {
 	waitFor(t, 5*time.Second, "edge-b converged by Watch", func() bool { return down.srv.State().Committed == res.Generation })
 	serving(t, edges, "web", "v2", res.Generation)
 }
+
+// TestSwitchServiceKeepsOthers: switching one service carries the other
+// services' routes into the new generation unchanged, also when two
+// services are switched at the same moment.
+func TestSwitchServiceKeepsOthers(t *testing.T) {
+	_, edges, c := onV1(t, time.Minute)
+	ctx := context.Background()
+	api, web := route("api", "a1", backend(t, "a1")), route("web", "v2", backend(t, "v2"))
+	errs := make(chan error, 2)
+	for _, r := range []Route{api, web} {
+		go func() {
+			_, err := c.SwitchService(ctx, r)
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	serving(t, edges, "web", "v2", 3)
+	serving(t, edges, "api", "a1", 3)
+}
