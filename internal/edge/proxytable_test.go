@@ -51,7 +51,7 @@ func startProxyEdge(t *testing.T, name, dir string) proxyEdge {
 
 	e := &testEdge{name: name, state: filepath.Join(dir, name+".json")}
 	table := &ProxyTable{Proxy: p, Local: "127.0.0.1", DrainTimeout: 5 * time.Second, Log: quiet}
-	srv, err := NewServer(ServerConfig{Name: name, Token: testToken, StateFile: e.state, Table: table, ProbeTimeout: time.Second})
+	srv, err := NewServer(ServerConfig{Name: name, Token: testToken, StateFile: e.state, Table: table, ProbeTimeout: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
