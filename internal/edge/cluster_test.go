@@ -200,6 +200,36 @@ func TestManyHostsOnSwarm(t *testing.T) {
 			t.Errorf("load through %s during cold rollbacks: %s; failures %v", urls[i], r, r.Failures)
 		}
 	}
+
+	// Node B's dockerd is killed under load: its local task's published
+	// port goes with it. B's edge (still running) moves to A's endpoint
+	// within its watch interval; A never notices. The failures on B are
+	// bounded by what was in flight or sent within that interval.
+	loads = loads[:0]
+	for _, u := range urls {
+		loads = append(loads, loadgen.Start(ctx, loadgen.Options{URL: u, Workers: 2, MaxRequests: 100000}))
+	}
+	hold := func() { time.Sleep(300 * time.Millisecond) } // load runs a while on each side of the event
+	hold()
+	killed := time.Now()
+	if err := b.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "B's edge serves again", func() bool {
+		return strings.TrimSpace(get(urls[1])) == "v2" && strings.TrimSpace(get(urls[1])) == "v2"
+	})
+	t.Logf("B's edge served again %v after B's dockerd was killed (watch_interval 200ms)", time.Since(killed).Round(10*time.Millisecond))
+	hold()
+	ra, rb := loads[0].Stop(), loads[1].Stop()
+	if ra.Failed != 0 {
+		t.Errorf("load through A while B's dockerd died: %s; failures %v", ra, ra.Failures)
+	}
+	t.Logf("load through B while its dockerd died: %s", rb)
+	after := loadgen.Run(ctx, loadgen.Options{URL: urls[1], Workers: 2, MaxRequests: 2000})
+	if after.Failed != 0 {
+		t.Errorf("load through B after it moved to A's endpoint: %s; failures %v", after, after.Failures)
+	}
+	phase("B's dockerd killed, its edge moved to A")
 	t.Cleanup(func() { phase("cleaned up") })
 }
 
@@ -230,7 +260,7 @@ func runEdgeOnNode(t *testing.T, bin, dir string, n *swarmtest.Node) EdgeRef {
 	if err := os.WriteFile(tokenFile, []byte(testToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf("name: %s\nlisten: %s:8080\ncontrol: %s:9443\nnode_address: %s\ntoken_file: %s\nstate_file: %s\nprobe_timeout: 5s\nservices:\n  - name: web\n",
+	cfg := fmt.Sprintf("name: %s\nlisten: %s:8080\ncontrol: %s:9443\nnode_address: %s\ntoken_file: %s\nstate_file: %s\nprobe_timeout: 5s\nwatch_interval: 200ms\nservices:\n  - name: web\n",
 		n.Name, n.Addr, n.Addr, n.Addr, tokenFile, filepath.Join(dir, n.Name+".state.json"))
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
