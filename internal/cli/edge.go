@@ -95,6 +95,10 @@ func runEdge(ctx context.Context, cfg edge.Config, token string, log *slog.Logge
 	errs := make(chan error, 2)
 	go func() { errs <- traffic.Serve(trafficLn) }()
 	go func() { errs <- control.Serve(controlLn) }()
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() { table.Watch(wctx, cfg.Interval()); close(watched) }()
+	defer func() { stopWatch(); <-watched }()
 	log.Info("edge serving", "edge", cfg.Name, "listen", trafficLn.Addr().String(),
 		"control", controlLn.Addr().String(), "generation", srv.State().Committed)
 	if listening != nil {

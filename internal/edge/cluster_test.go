@@ -25,7 +25,9 @@ import (
 // in the test. Under load through both edges: deploy v1→v2 and a warm
 // rollback to v1 fail no request; then node B's link is cut between
 // PREPARE and COMMIT: A switches with no failed request, B keeps the
-// previous generation, and converges once the link is back.
+// previous generation, and converges once the link is back; last,
+// rollbacks to a release scaled to 0 and to one removed (recreated from
+// its recorded digest) fail no request either.
 func TestManyHostsOnSwarm(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a Swarm cluster")
@@ -48,7 +50,7 @@ func TestManyHostsOnSwarm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := func(version string, release int64) Route {
+	start := func(version string, release int64) (Route, runtime.Instance) {
 		t.Helper()
 		inst, err := rt.Start(ctx, runtime.Spec{Version: version, ReleaseID: release})
 		if err != nil {
@@ -63,7 +65,7 @@ func TestManyHostsOnSwarm(t *testing.T) {
 			phase("removed " + version)
 		})
 		return Route{Service: "web", Version: version, Release: release, HealthPath: "/health",
-			Endpoints: inst.(runtime.Endpointer).Endpoints()}
+			Endpoints: inst.(runtime.Endpointer).Endpoints()}, inst
 	}
 
 	phase("images loaded")
@@ -91,7 +93,7 @@ func TestManyHostsOnSwarm(t *testing.T) {
 	}
 
 	phase("edges up")
-	v1 := start("v1", 1)
+	v1, inst1 := start("v1", 1)
 	if _, err := coord.Switch(ctx, []Route{v1}); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +104,13 @@ func TestManyHostsOnSwarm(t *testing.T) {
 	for _, u := range urls {
 		loads = append(loads, loadgen.Start(ctx, loadgen.Options{URL: u, Workers: 2, MaxRequests: 100000}))
 	}
-	v2 := start("v2", 2)
+	// The engine records the digest at deploy time: a removed release is
+	// recreated from it.
+	art2, err := rt.Prepare(ctx, "v2", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, inst2 := start("v2", 2)
 	res, err := coord.Switch(ctx, []Route{v2})
 	if err != nil {
 		t.Fatal(err)
@@ -161,6 +169,67 @@ func TestManyHostsOnSwarm(t *testing.T) {
 	}
 	settle("v2", urls[1])
 	phase("converged")
+
+	// Rollbacks that are not warm, under load through both edges: to v1
+	// scaled to 0 (scale up, no pull), then to v2 after its service was
+	// removed (recreated from the recorded digest).
+	loads = loads[:0]
+	for _, u := range urls {
+		loads = append(loads, loadgen.Start(ctx, loadgen.Options{URL: u, Workers: 2, MaxRequests: 100000}))
+	}
+	if err := inst1.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v1, _ = start("v1", 1)
+	if _, err := coord.Switch(ctx, []Route{v1}); err != nil {
+		t.Fatal(err)
+	}
+	settle("v1", urls...)
+	phase("rolled back to v1 from scale 0")
+	if err := inst2.Remove(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v2, _ = start(art2.Digest, 2)
+	if _, err := coord.Switch(ctx, []Route{v2}); err != nil {
+		t.Fatal(err)
+	}
+	settle("v2", urls...)
+	phase("rolled back to removed v2, recreated from its digest")
+	for i, l := range loads {
+		if r := l.Stop(); r.Failed != 0 {
+			t.Errorf("load through %s during cold rollbacks: %s; failures %v", urls[i], r, r.Failures)
+		}
+	}
+
+	// Node B's dockerd is killed under load: its local task's published
+	// port goes with it. B's edge (still running) moves to A's endpoint
+	// within its watch interval; A never notices. The failures on B are
+	// bounded by what was in flight or sent within that interval.
+	loads = loads[:0]
+	for _, u := range urls {
+		loads = append(loads, loadgen.Start(ctx, loadgen.Options{URL: u, Workers: 2, MaxRequests: 100000}))
+	}
+	hold := func() { time.Sleep(300 * time.Millisecond) } // load runs a while on each side of the event
+	hold()
+	killed := time.Now()
+	if err := b.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "B's edge serves again", func() bool {
+		return strings.TrimSpace(get(urls[1])) == "v2" && strings.TrimSpace(get(urls[1])) == "v2"
+	})
+	t.Logf("B's edge served again %v after B's dockerd was killed (watch_interval 200ms)", time.Since(killed).Round(10*time.Millisecond))
+	hold()
+	ra, rb := loads[0].Stop(), loads[1].Stop()
+	if ra.Failed != 0 {
+		t.Errorf("load through A while B's dockerd died: %s; failures %v", ra, ra.Failures)
+	}
+	t.Logf("load through B while its dockerd died: %s", rb)
+	after := loadgen.Run(ctx, loadgen.Options{URL: urls[1], Workers: 2, MaxRequests: 2000})
+	if after.Failed != 0 {
+		t.Errorf("load through B after it moved to A's endpoint: %s; failures %v", after, after.Failures)
+	}
+	phase("B's dockerd killed, its edge moved to A")
 	t.Cleanup(func() { phase("cleaned up") })
 }
 
@@ -191,7 +260,7 @@ func runEdgeOnNode(t *testing.T, bin, dir string, n *swarmtest.Node) EdgeRef {
 	if err := os.WriteFile(tokenFile, []byte(testToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf("name: %s\nlisten: %s:8080\ncontrol: %s:9443\nnode_address: %s\ntoken_file: %s\nstate_file: %s\nprobe_timeout: 5s\nservices:\n  - name: web\n",
+	cfg := fmt.Sprintf("name: %s\nlisten: %s:8080\ncontrol: %s:9443\nnode_address: %s\ntoken_file: %s\nstate_file: %s\nprobe_timeout: 5s\nwatch_interval: 200ms\nservices:\n  - name: web\n",
 		n.Name, n.Addr, n.Addr, n.Addr, tokenFile, filepath.Join(dir, n.Name+".state.json"))
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

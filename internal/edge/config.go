@@ -40,12 +40,16 @@ type Config struct {
 	// generation may wait for its COMMIT before /ready answers 503. Default
 	// 10s.
 	LagGrace string `yaml:"lag_grace"`
+	// WatchInterval (key "watch_interval", a Go duration) is how often the
+	// edge checks that each service's endpoint still answers, moving to
+	// another endpoint of the same version when it does not. Default 1s.
+	WatchInterval string `yaml:"watch_interval"`
 	// Services (key "services") are the routes this edge serves: name,
 	// hosts, path_prefix, strip_prefix, as in the daemon's config. At least
 	// one.
 	Services []ServiceConfig `yaml:"services"`
 
-	probeTimeout, lagGrace time.Duration
+	probeTimeout, lagGrace, watchInterval time.Duration
 }
 
 // ServiceConfig is one service's routing on an edge.
@@ -116,6 +120,9 @@ func (c *Config) validate() error {
 	if c.lagGrace, err = duration("lag_grace", c.LagGrace, 10*time.Second); err != nil {
 		return err
 	}
+	if c.watchInterval, err = duration("watch_interval", c.WatchInterval, time.Second); err != nil {
+		return err
+	}
 	if len(c.Services) == 0 {
 		return errors.New("services: at least one")
 	}
@@ -175,3 +182,6 @@ func (c Config) ServerConfig(token string, table Table) ServerConfig {
 		ProbeTimeout: c.probeTimeout, LagGrace: c.lagGrace,
 	}
 }
+
+// Interval is the endpoint watch interval (WatchInterval, default 1s).
+func (c Config) Interval() time.Duration { return c.watchInterval }

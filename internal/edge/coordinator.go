@@ -52,7 +52,8 @@ type Coordinator struct {
 	mu sync.Mutex // held for a whole Switch, Converge or Recover
 
 	// testHook, when set, is called at named points of a round
-	// ("prepared", "committed:<edge>"); a non-nil error ends the round at
+	// ("prepared", "commit:<edge>" before and "committed:<edge>" after an
+	// edge's COMMIT); a non-nil error ends the round at
 	// once with no cleanup, the way a killed leader stops. Tests only; set
 	// with setTestHook, read under mu (every round holds it).
 	testHook func(point string) error
@@ -108,6 +109,10 @@ type SwitchResult struct {
 func (c *Coordinator) Switch(ctx context.Context, routes []Route) (SwitchResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.switchLocked(ctx, routes)
+}
+
+func (c *Coordinator) switchLocked(ctx context.Context, routes []Route) (SwitchResult, error) {
 	g, err := c.cfg.Log.Begin()
 	if err != nil {
 		return SwitchResult{}, fmt.Errorf("switch: %w", err)
@@ -138,6 +143,28 @@ func (c *Coordinator) Switch(ctx context.Context, routes []Route) (SwitchResult,
 	return res, nil
 }
 
+// SwitchService is Switch for one service, the way the engine switches:
+// the next generation is the committed one with r replacing that service's
+// route (or added). Other services' routes are carried over unchanged, and
+// are probed again like every route of a generation. Reading the
+// committed routes and switching happen in one round (under mu), so two
+// services switched at once both end up in the routing.
+func (c *Coordinator) SwitchService(ctx context.Context, r Route) (SwitchResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	gen, _, err := c.cfg.Log.Load()
+	if err != nil {
+		return SwitchResult{}, fmt.Errorf("switch %s: %w", r.Service, err)
+	}
+	routes := make([]Route, 0, len(gen.Routes)+1)
+	for _, old := range gen.Routes {
+		if old.Service != r.Service {
+			routes = append(routes, old)
+		}
+	}
+	return c.switchLocked(ctx, append(routes, r))
+}
+
 // prepare sends PREPARE(gen) to edges in parallel and returns the edges
 // that were not ready, with why.
 func (c *Coordinator) prepare(ctx context.Context, edges []EdgeRef, gen Generation) map[string]string {
@@ -163,6 +190,9 @@ func (c *Coordinator) commit(ctx context.Context, edges []EdgeRef, g uint64) (Sw
 	var mu sync.Mutex
 	var hookErr error
 	failed := c.fanOut(edges, func(e EdgeRef) (string, bool) {
+		if err := c.hook("commit:" + e.Name); err != nil {
+			return err.Error(), false
+		}
 		var reply CommitReply
 		if err := c.call(ctx, e, PathCommit, CommitRequest{Number: g}, &reply); err != nil {
 			return err.Error(), false
@@ -309,17 +339,55 @@ func (c *Coordinator) Recover(ctx context.Context) error {
 	return nil
 }
 
-// Status returns every reachable edge's state, by name.
-func (c *Coordinator) Status(ctx context.Context) map[string]State {
-	return c.states(ctx)
+// EdgeStatus is the leader's view of one edge, for `hotswap status`.
+type EdgeStatus struct {
+	Name string `json:"name"`
+	// State is what the edge reported; zero when it did not answer.
+	State State `json:"state"`
+	// Behind is how many generations the edge serves behind the committed
+	// one (0: in step). An edge that did not answer counts as behind by
+	// what it last could have had: the whole committed number.
+	Behind uint64 `json:"behind"`
+	// Unreachable says why the edge did not answer, or "".
+	Unreachable string `json:"unreachable,omitempty"`
+}
+
+// Status returns every edge's status against the committed generation, in
+// the order of the configured edges.
+func (c *Coordinator) Status(ctx context.Context) ([]EdgeStatus, error) {
+	gen, _, err := c.cfg.Log.Load()
+	if err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	states, failed := c.collectStates(ctx)
+	out := make([]EdgeStatus, 0, len(c.cfg.Edges))
+	for _, e := range c.cfg.Edges {
+		st, ok := states[e.Name]
+		es := EdgeStatus{Name: e.Name, State: st, Unreachable: failed[e.Name]}
+		switch {
+		case !ok:
+			es.Behind = gen.Number
+		case st.Committed < gen.Number:
+			es.Behind = gen.Number - st.Committed
+		}
+		out = append(out, es)
+	}
+	return out, nil
 }
 
 func (c *Coordinator) states(ctx context.Context) map[string]State {
+	out, _ := c.collectStates(ctx)
+	return out
+}
+
+// collectStates asks every edge for its state; failed says why the others
+// did not answer.
+func (c *Coordinator) collectStates(ctx context.Context) (map[string]State, map[string]string) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CommitTimeout)
 	defer cancel()
 	out := map[string]State{}
 	var mu sync.Mutex
-	c.fanOut(c.cfg.Edges, func(e EdgeRef) (string, bool) {
+	failed := c.fanOut(c.cfg.Edges, func(e EdgeRef) (string, bool) {
 		var st State
 		if err := c.call(ctx, e, PathState, nil, &st); err != nil {
 			return err.Error(), false
@@ -329,7 +397,7 @@ func (c *Coordinator) states(ctx context.Context) map[string]State {
 		mu.Unlock()
 		return "", true
 	})
-	return out
+	return out, failed
 }
 
 // fanOut runs f for every edge in parallel and returns the failures.

@@ -116,6 +116,10 @@ func TestEdgeCutOffAtCommit(t *testing.T) {
 		t.Fatalf("cut-off edge serves %q, want v1 (the previous generation)", got)
 	}
 	waitFor(t, 5*time.Second, "edge-c reports lagging", func() bool { return cut.srv.State().Lagging })
+	status, err := c.Status(ctx)
+	if err != nil || len(status) != 3 || status[2].Unreachable == "" || status[2].Behind == 0 || status[0].Behind != 0 {
+		t.Errorf("leader's status while edge-c is cut off: %+v (%v), want edge-c unreachable and behind, edge-a in step", status, err)
+	}
 
 	cut.restart(t)
 	if code := getReady(t, cut); code != http.StatusServiceUnavailable {
@@ -131,6 +135,9 @@ func TestEdgeCutOffAtCommit(t *testing.T) {
 	serving(t, edges, "web", "v2", 2)
 	if code := getReady(t, cut); code != http.StatusOK {
 		t.Errorf("converged edge /ready = %d, want 200", code)
+	}
+	if status, err := c.Status(ctx); err != nil || status[2].Behind != 0 || status[2].Unreachable != "" {
+		t.Errorf("leader's status after converging: %+v (%v), want edge-c in step", status, err)
 	}
 }
 
@@ -165,45 +172,6 @@ func TestLeaderKilledAfterPrepare(t *testing.T) {
 		t.Fatal(err)
 	}
 	serving(t, edges, "web", "v2", res.Generation)
-}
-
-// TestLeaderKilledDuringCommit: the leader dies after one edge acked
-// COMMIT. The log says committed, so a new leader converges the other two:
-// one generation everywhere, the committed one.
-func TestLeaderKilledDuringCommit(t *testing.T) {
-	logPath, edges, c := onV1(t, time.Minute)
-	ctx := context.Background()
-	// Only edge-a gets COMMIT: the others are held off until the crash.
-	c.cfg.Edges = refs(edges[:1])
-	c.setTestHook(func(point string) error {
-		if point == "committed:edge-a" {
-			return errCrash
-		}
-		return nil
-	})
-	// Prepare all three first, as a real round would, by hand.
-	gen := Generation{Number: 2, Routes: []Route{route("web", "v2", backend(t, "v2"))}}
-	if _, err := NewFileLog(logPath).Begin(); err != nil {
-		t.Fatal(err)
-	}
-	if nr := c.prepare(ctx, refs(edges), gen); len(nr) != 0 {
-		t.Fatalf("prepare: %v", nr)
-	}
-	if err := c.cfg.Log.Commit(gen); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.commit(ctx, c.cfg.Edges, 2); !errors.Is(err, errCrash) {
-		t.Fatalf("commit: %v, want the simulated crash", err)
-	}
-	if edges[0].table.version("web") != "v2" || edges[1].table.version("web") != "v1" {
-		t.Fatal("setup: want edge-a on v2 and edge-b still on v1")
-	}
-
-	again := newCoord(t, logPath, edges)
-	if err := again.Recover(ctx); err != nil {
-		t.Fatal(err)
-	}
-	serving(t, edges, "web", "v2", 2)
 }
 
 // TestEdgeRestartServesFromDisk: a restarted edge installs the generation
@@ -283,4 +251,27 @@ func TestWatchConvergesAnEdgeThatComesBack(t *testing.T) {
 	down.restart(t)
 	waitFor(t, 5*time.Second, "edge-b converged by Watch", func() bool { return down.srv.State().Committed == res.Generation })
 	serving(t, edges, "web", "v2", res.Generation)
+}
+
+// TestSwitchServiceKeepsOthers: switching one service carries the other
+// services' routes into the new generation unchanged, also when two
+// services are switched at the same moment.
+func TestSwitchServiceKeepsOthers(t *testing.T) {
+	_, edges, c := onV1(t, time.Minute)
+	ctx := context.Background()
+	api, web := route("api", "a1", backend(t, "a1")), route("web", "v2", backend(t, "v2"))
+	errs := make(chan error, 2)
+	for _, r := range []Route{api, web} {
+		go func() {
+			_, err := c.SwitchService(ctx, r)
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	serving(t, edges, "web", "v2", 3)
+	serving(t, edges, "api", "a1", 3)
 }

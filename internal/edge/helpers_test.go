@@ -87,7 +87,7 @@ func (e *testEdge) newServer(t testing.TB, lagGrace time.Duration) {
 	t.Helper()
 	srv, err := NewServer(ServerConfig{
 		Name: e.name, Token: testToken, StateFile: e.state, Table: e.table,
-		ProbeTimeout: time.Second, LagGrace: lagGrace,
+		ProbeTimeout: 3 * time.Second, LagGrace: lagGrace,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +159,7 @@ func newCoord(t *testing.T, logPath string, edges []*testEdge) *Coordinator {
 	t.Helper()
 	c, err := NewCoordinator(CoordinatorConfig{
 		Edges: refs(edges), Token: testToken, Log: NewFileLog(logPath),
-		PrepareTimeout: 3 * time.Second, CommitTimeout: 2 * time.Second,
+		PrepareTimeout: 10 * time.Second, CommitTimeout: 5 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -17,12 +19,14 @@ const (
 	envLeaderTarget = "HOTSWAP_TEST_LEADER_V2"
 	envLeaderStopAt = "HOTSWAP_TEST_LEADER_STOP_AT"
 	envLeaderMarker = "HOTSWAP_TEST_LEADER_MARKER"
+	envLeaderHold   = "HOTSWAP_TEST_LEADER_HOLD"
 )
 
 // TestLeaderProcess is not a test: it is the leader process of
 // TestLeaderKilled9 (this test binary, run again). It starts a switch to v2
 // and, at the named point of the round, writes the marker file and hangs
-// until it is killed.
+// until it is killed; at the points listed in the hold variable it hangs
+// without a word (COMMITs it must never send).
 func TestLeaderProcess(t *testing.T) {
 	logPath := os.Getenv(envLeaderLog)
 	if logPath == "" {
@@ -37,7 +41,11 @@ func TestLeaderProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	stopAt, marker := os.Getenv(envLeaderStopAt), os.Getenv(envLeaderMarker)
+	hold := strings.Split(os.Getenv(envLeaderHold), ",")
 	c.setTestHook(func(point string) error {
+		if slices.Contains(hold, point) {
+			select {} // until SIGKILL
+		}
 		if point == stopAt {
 			if err := os.WriteFile(marker, []byte(point), 0o600); err != nil {
 				t.Error(err)
@@ -57,12 +65,13 @@ func TestLeaderProcess(t *testing.T) {
 // the log had committed it. The log's history stays as committed.
 func TestLeaderKilled9(t *testing.T) {
 	for _, tc := range []struct {
-		stopAt  string
-		want    string
-		wantGen uint64
+		stopAt, hold string
+		want         string
+		wantGen      uint64
 	}{
-		{"prepared", "v1", 1},
-		{"committed:edge-a", "v2", 2},
+		{"prepared", "", "v1", 1},
+		// Only edge-a gets COMMIT before the kill: a partial commit.
+		{"committed:edge-a", "commit:edge-b,commit:edge-c", "v2", 2},
 	} {
 		t.Run(tc.stopAt, func(t *testing.T) {
 			logPath, edges, _ := onV1(t, time.Minute)
@@ -71,7 +80,8 @@ func TestLeaderKilled9(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestLeaderProcess$")
 			cmd.Env = append(os.Environ(),
 				envLeaderLog+"="+logPath, envLeaderEdges+"="+string(edgesJSON),
-				envLeaderTarget+"="+backend(t, "v2"), envLeaderStopAt+"="+tc.stopAt, envLeaderMarker+"="+marker)
+				envLeaderTarget+"="+backend(t, "v2"), envLeaderStopAt+"="+tc.stopAt, envLeaderMarker+"="+marker,
+				envLeaderHold+"="+tc.hold)
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -92,8 +102,8 @@ func TestLeaderKilled9(t *testing.T) {
 						t.Fatalf("edge %s before recovery: %+v, want 2 prepared over 1", e.name, st)
 					}
 				}
-			} else if got := edges[0].table.version("web"); got != "v2" {
-				t.Fatalf("edge-a before recovery serves %q, want v2 (it acked COMMIT)", got)
+			} else if a, b := edges[0].table.version("web"), edges[1].table.version("web"); a != "v2" || b != "v1" {
+				t.Fatalf("before recovery edge-a serves %q and edge-b %q, want v2 and v1 (a partial commit)", a, b)
 			}
 
 			again := newCoord(t, logPath, edges)

@@ -32,6 +32,7 @@ func appServer(t *testing.T, version string) string {
 type proxyEdge struct {
 	*testEdge
 	proxyURL string
+	table    *ProxyTable
 }
 
 func startProxyEdge(t *testing.T, name, dir string) proxyEdge {
@@ -51,7 +52,7 @@ func startProxyEdge(t *testing.T, name, dir string) proxyEdge {
 
 	e := &testEdge{name: name, state: filepath.Join(dir, name+".json")}
 	table := &ProxyTable{Proxy: p, Local: "127.0.0.1", DrainTimeout: 5 * time.Second, Log: quiet}
-	srv, err := NewServer(ServerConfig{Name: name, Token: testToken, StateFile: e.state, Table: table, ProbeTimeout: time.Second})
+	srv, err := NewServer(ServerConfig{Name: name, Token: testToken, StateFile: e.state, Table: table, ProbeTimeout: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func startProxyEdge(t *testing.T, name, dir string) proxyEdge {
 	e.addr = cl.Addr().String()
 	e.serve(cl)
 	t.Cleanup(e.stop)
-	return proxyEdge{testEdge: e, proxyURL: "http://" + ln.Addr().String()}
+	return proxyEdge{testEdge: e, proxyURL: "http://" + ln.Addr().String(), table: table}
 }
 
 // TestSwitchUnderLoadThroughEveryEdge: three edges, each a real proxy with
@@ -137,4 +138,48 @@ func get(url string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// TestWatchMovesOffALostEndpoint: the edge serves a version from its
+// preferred endpoint; that endpoint dies (its node is lost). Within a few
+// watch intervals the edge serves the same version from the other
+// endpoint, and from then on no request fails — without waiting for the
+// leader's next generation.
+func TestWatchMovesOffALostEndpoint(t *testing.T) {
+	dir := t.TempDir()
+	e := startProxyEdge(t, "edge-a", dir)
+	c := newCoord(t, filepath.Join(dir, "leader.json"), []*testEdge{e.testEdge})
+	lost := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Version", "v1")
+		io.WriteString(w, "v1")
+	}))
+	defer lost.Close()
+	other := appServer(t, "v1")
+	lostAddr := strings.TrimPrefix(lost.URL, "http://")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := c.Switch(ctx, []Route{route("web", "v1", lostAddr, other)}); err != nil {
+		t.Fatal(err)
+	}
+	svc, _ := e.table.Proxy.Service("web")
+	if got := svc.Live().Addr(); got != lostAddr {
+		t.Fatalf("live endpoint %s, want the first, %s", got, lostAddr)
+	}
+	watched := make(chan error, 1)
+	go func() { watched <- e.table.Watch(ctx, 50*time.Millisecond) }()
+	defer func() {
+		cancel()
+		<-watched
+	}()
+
+	lost.CloseClientConnections()
+	lost.Close()
+	killed := time.Now()
+	waitFor(t, 5*time.Second, "edge moves to the other endpoint", func() bool { return svc.Live().Addr() == other })
+	t.Logf("edge left the lost endpoint %v after it died (watch interval 50ms)", time.Since(killed).Round(time.Millisecond))
+	lctx, lcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer lcancel()
+	if r := loadgen.Run(lctx, loadgen.Options{URL: e.proxyURL, Workers: 2, MaxRequests: 100000}); r.Failed != 0 || r.Requests == 0 {
+		t.Errorf("after the move: %s; failures %v", r, r.Failures)
+	}
 }

@@ -311,31 +311,38 @@ func (s *Server) probeAll(ctx context.Context, routes []Route) error {
 func (s *Server) probe(ctx context.Context, ep, path string) error {
 	var last error
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+ep+path, nil)
-		if err != nil {
-			return err
-		}
-		req.Header.Set("User-Agent", "hotswap-edge/"+s.cfg.Name)
-		resp, err := s.prober.Do(req)
+		err := probeOnce(ctx, s.prober, ep, path, "hotswap-edge/"+s.cfg.Name)
 		if err == nil {
-			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-			resp.Body.Close()
-			if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-				return nil
-			}
-			last = fmt.Errorf("status %d", resp.StatusCode)
-		} else if ctx.Err() == nil {
+			return nil
+		}
+		if ctx.Err() == nil || last == nil {
 			last = err
 		}
 		select {
 		case <-ctx.Done():
-			if last == nil {
-				last = ctx.Err()
-			}
 			return last
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// probeOnce GETs path on ep once: nil for a 2xx answer, else why not.
+func probeOnce(ctx context.Context, cl *http.Client, ep, path, agent string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+ep+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("User-Agent", agent)
+	resp, err := cl.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
 }
 
 // newProber is the probes' client: no keep-alives (a probe must reach the

@@ -395,7 +395,9 @@ func (i *instance) awaitOver(ctx context.Context) error {
 	}
 }
 
-// Remove deletes the service and returns once none of its tasks runs.
+// Remove deletes the service and returns once none of its tasks runs,
+// except on nodes Swarm reports down: those tasks cannot report their end,
+// and Swarm removes them when the node comes back.
 func (i *instance) Remove(ctx context.Context) error {
 	// The task list cannot be filtered by a service that no longer exists:
 	// note the tasks first, then follow them one by one.
@@ -407,7 +409,7 @@ func (i *instance) Remove(ctx context.Context) error {
 		return fmt.Errorf("remove %s: %w", i.id, err)
 	}
 	for _, t := range tasks.Items {
-		for !terminal(t.Status.State) {
+		for !terminal(t.Status.State) && i.rt.nodeUp(ctx, t.NodeID) {
 			select {
 			case <-ctx.Done():
 				return fmt.Errorf("remove %s: waiting for task %s to end: %w", i.id, t.ID, ctx.Err())

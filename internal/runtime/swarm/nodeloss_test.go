@@ -83,4 +83,10 @@ func TestNodeDaemonKilled(t *testing.T) {
 	if eps := adopted.(runtime.Endpointer).Endpoints(); len(eps) != 1 || !strings.HasPrefix(eps[0], a.Addr+":") {
 		t.Errorf("adopted endpoints %v, want only A's", eps)
 	}
+	// Removing it does not wait for the task on the lost node.
+	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer rcancel()
+	if err := inst.Remove(rctx); err != nil {
+		t.Errorf("Remove with node B down: %v", err)
+	}
 }

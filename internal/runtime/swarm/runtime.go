@@ -289,3 +289,16 @@ func (r *Runtime) nodeOf(ctx context.Context, id string) (node, error) {
 func notFound(err error) bool {
 	return err != nil && (cerrdefs.IsNotFound(err) || strings.Contains(err.Error(), "not found"))
 }
+
+// nodeUp reports whether Swarm sees node id as ready (unknown counts as
+// up: only a node known to be down is not waited for).
+func (r *Runtime) nodeUp(ctx context.Context, id string) bool {
+	if id == "" {
+		return true
+	}
+	res, err := r.cli.NodeInspect(ctx, id, client.NodeInspectOptions{})
+	if err != nil {
+		return !notFound(err)
+	}
+	return res.Node.Status.State != swarm.NodeStateDown
+}
