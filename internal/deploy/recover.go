@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hotswap/hotswap/internal/release"
@@ -132,7 +133,10 @@ func (e *Engine) recoverService(ctx context.Context, s *service) error {
 	}
 
 	// 4. Anything else the runtime can find of this service that no release
-	// keeps (a container created just before a crash) is removed.
+	// keeps (a container created just before a crash) is removed, and the
+	// instances recorded on replaced releases are stopped: a version still
+	// draining when the daemon died is running with nobody to stop it (a
+	// process runtime cannot list its instances, so the records must say).
 	ids, err := sp.Runtime.List(ctx)
 	if err != nil {
 		return fmt.Errorf("list instances: %w", err)
@@ -140,6 +144,11 @@ func (e *Engine) recoverService(ctx context.Context, s *service) error {
 	retained, err := e.retainedIDs(ctx, s)
 	if err != nil {
 		return err
+	}
+	for id := range retained {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
 	}
 	for _, id := range ids {
 		if keepIDs[id] {
