@@ -74,7 +74,7 @@ func (e *Engine) recoverService(ctx context.Context, s *service) error {
 			// once, and the health watcher judges the instance by the check
 			// it was started with, not by an edited file.
 			keepIDs[inst.ID()] = true
-			if _, err := e.cutover(s, move{rel: live.ID, version: live.Version, inst: inst, spec: &spec}); err != nil {
+			if _, err := e.cutover(s, move{rel: live.ID, version: live.Version, inst: inst, spec: &spec, unprobed: true}); err != nil {
 				return fmt.Errorf("route live %s: %w", live.Version, err)
 			}
 			e.event(live.ID, "recover", release.LevelInfo, fmt.Sprintf("%s back in service after daemon start (re-adopted the running instance, %s)", live.Version, inst.Addr()), 0)
