@@ -114,6 +114,24 @@ func TestCrashBetweenRecordAndSwap(t *testing.T) {
 	if got := r.liveSlot().inst.ID(); got != inst.ID() {
 		t.Fatalf("restart serves instance %s, want the recorded %s", got, inst.ID())
 	}
+	// Re-adopted without a probe; the watcher's first checks then say so.
+	deadline := time.After(10 * time.Second)
+	for {
+		ch := r.e.Changed()
+		st, err := r.e.Status(ctx, r.spec.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l := st[0].Live; l.Healthy && !l.HealthCheck.IsZero() && strings.Contains(l.HealthReason, "passing") {
+			break
+		}
+		select {
+		case <-ch:
+		case <-time.After(50 * time.Millisecond): // probes do not signal: poll under the deadline
+		case <-deadline:
+			t.Fatalf("status never reported the re-adopted instance checked: %+v", st[0].Live)
+		}
+	}
 }
 
 // TestSupervisorRacesDeploy: a supervisor replacement that becomes ready
