@@ -122,7 +122,7 @@ func (e *Engine) cutover(s *service, m move) (*slot, error) {
 	nl := newSlot(m.rel, m.version, spec, m.inst, t)
 	nl.backoff = m.backoff
 	if m.unprobed {
-		nl.health.reason = notChecked
+		nl.health.reason, nl.health.checked = notChecked, time.Time{}
 	}
 	if m.takeOver != nil {
 		nl.earlier = append(append(nl.earlier, m.takeOver.earlier...), m.takeOver.drained)
