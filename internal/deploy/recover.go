@@ -113,6 +113,7 @@ func (e *Engine) recoverService(ctx context.Context, s *service) error {
 			}
 			sl := newSlot(w.ID, w.Version, decodeSpec(w.Spec, sp.currentSpec()), inst, t)
 			sl.since = since
+			sl.health.reason, sl.health.checked = notChecked, time.Time{}
 			s.cut.Lock()
 			s.mu.Lock()
 			s.warm = sl
