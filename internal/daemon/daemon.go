@@ -60,7 +60,7 @@ type Daemon struct {
 	// request; a reload replaces it. hooksMounted: Start mounted them.
 	hooks        atomic.Pointer[hookServices]
 	hooksMounted bool
-	sockPath string     // the control socket (a reload cannot change it)
+	sockPath     string // the control socket (a reload cannot change it)
 
 	mu      sync.Mutex // guards servers, proxyLn, sockPath, tcpLn
 	servers []*http.Server
