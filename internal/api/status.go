@@ -48,6 +48,7 @@ type Health struct {
 	Healthy bool      `json:"healthy"`
 	Reason  string    `json:"reason,omitempty"` // the last failure, or what made it healthy
 	Since   time.Time `json:"since,omitzero"`   // when the verdict last changed
+	Checked time.Time `json:"checked,omitzero"` // the watcher's last probe (absent: none yet)
 }
 
 // Traffic counts what the proxy forwarded to one version since it got its
@@ -106,7 +107,7 @@ func toVersionStatus(v *deploy.VersionStatus) *VersionStatus {
 	}
 	t := v.Traffic
 	return &VersionStatus{Version: v.Version, Release: v.Release, Addr: v.Addr, Since: v.Since, InFlight: v.InFlight,
-		Health: Health{Healthy: v.Healthy, Reason: v.HealthReason, Since: v.HealthSince},
+		Health: Health{Healthy: v.Healthy, Reason: v.HealthReason, Since: v.HealthSince, Checked: v.HealthCheck},
 		Traffic: Traffic{Requests: t.Requests, Responses1xx: t.Codes[0], Responses2xx: t.Codes[1], Responses3xx: t.Codes[2],
 			Responses4xx: t.Codes[3], Responses5xx: t.Codes[4], TransportErrors: t.TransportErrors,
 			P50MS: ms(t.Latency.Quantile(0.50)), P95MS: ms(t.Latency.Quantile(0.95)), P99MS: ms(t.Latency.Quantile(0.99))},

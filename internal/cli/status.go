@@ -102,8 +102,11 @@ func printVersion(w interface{ Write([]byte) (int, error) }, label string, v *ap
 	}
 	t := v.Traffic
 	health := "healthy"
-	if !v.Health.Healthy {
+	switch {
+	case !v.Health.Healthy:
 		health = "unhealthy: " + v.Health.Reason
+	case v.Health.Checked.IsZero():
+		health = "not checked yet"
 	}
 	fmt.Fprintf(w, "  %-6s %-14s %s  release #%d  since %s  in flight %d  requests %d  5xx %d  errors %d  p95 %s\n",
 		label, v.Version, health, v.Release, v.Since.Local().Format("15:04:05"), v.InFlight,

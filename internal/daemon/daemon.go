@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -65,8 +66,12 @@ type Daemon struct {
 	versions map[string]*version.Validator
 	dc       *client.Client // Docker, created when a service first needs it
 
-	reloadMu sync.Mutex // one reload at a time, not during Start; guards cfg and versions
-	sockPath string     // the control socket (a reload cannot change it)
+	reloadMu sync.Mutex // one reload at a time, not during Start; guards cfg, versions, hooksMounted
+	// hooks is the service set the webhook endpoints consult on each
+	// request; a reload replaces it. hooksMounted: Start mounted them.
+	hooks        atomic.Pointer[hookServices]
+	hooksMounted bool
+	sockPath     string // the control socket (a reload cannot change it)
 
 	// owner is the state directory's owner ID (statedir.Owner), on every
 	// container this daemon creates.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,13 +45,35 @@ func (d *Daemon) remoteMux() (http.Handler, error) {
 }
 
 // webhookHandler builds the CI webhook endpoints, or nil when no service
-// has a webhook secret configured.
+// has a webhook secret configured. The service set it consults is the
+// daemon's current one: a reload replaces it (d.hooks).
 func (d *Daemon) webhookHandler() (http.Handler, error) {
+	svcs, any := d.hookServices(d.cfg)
+	d.hooks.Store(&svcs)
+	if !any {
+		return nil, nil
+	}
+	d.hooksMounted = true
+	opts := webhook.Options{Services: currentHooks{&d.hooks}, Enqueuer: hookEnqueuer{d.engine}, Auditor: hookAuditor{d.store, d}, Logger: d.log,
+		MaxBody: int64(d.cfg.Webhooks.MaxBody), Replay: d.store}
+	if g := d.cfg.Webhooks.Generic; g != nil && g.Window > 0 {
+		opts.Window = g.Window
+	}
+	h, err := webhook.New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: %w", err)
+	}
+	return h, nil
+}
+
+// hookServices is what the webhook endpoints know of cfg's services, and
+// whether any of them takes webhooks.
+func (d *Daemon) hookServices(cfg *config.Config) (hookServices, bool) {
 	svcs := hookServices{}
 	any := false
-	for i := range d.cfg.Services {
-		sc := &d.cfg.Services[i]
-		w := d.cfg.WebhooksFor(sc)
+	for i := range cfg.Services {
+		sc := &cfg.Services[i]
+		w := cfg.WebhooksFor(sc)
 		s := webhook.Service{Name: sc.Name, Versions: d.versions[sc.Name]}
 		if sc.Docker != nil {
 			s.Image = sc.Docker.Image
@@ -67,20 +90,15 @@ func (d *Daemon) webhookHandler() (http.Handler, error) {
 		any = any || s.GitHubSecret != nil || s.GenericSecret != nil || s.DockerHubToken != nil
 		svcs[sc.Name] = s
 	}
-	if !any {
-		return nil, nil
-	}
-	opts := webhook.Options{Services: svcs, Enqueuer: hookEnqueuer{d.engine}, Auditor: hookAuditor{d.store, d}, Logger: d.log,
-		MaxBody: int64(d.cfg.Webhooks.MaxBody), Replay: d.store}
-	if g := d.cfg.Webhooks.Generic; g != nil && g.Window > 0 {
-		opts.Window = g.Window
-	}
-	h, err := webhook.New(opts)
-	if err != nil {
-		return nil, fmt.Errorf("webhooks: %w", err)
-	}
-	return h, nil
+	return svcs, any
 }
+
+// currentHooks is the webhook package's view of the daemon's services as of
+// each request (webhook.Services is consulted on every request).
+type currentHooks struct{ p *atomic.Pointer[hookServices] }
+
+func (c currentHooks) Lookup(name string) (webhook.Service, bool) { return (*c.p.Load()).Lookup(name) }
+func (c currentHooks) All() []webhook.Service                     { return (*c.p.Load()).All() }
 
 // hookServices is the webhook package's view of the configured services.
 type hookServices map[string]webhook.Service

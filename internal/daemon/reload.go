@@ -70,6 +70,10 @@ func (d *Daemon) ReloadConfig(ctx context.Context, cfg *config.Config) (api.Relo
 		}
 		changes = append(changes, change{spec: sp, add: !ok})
 	}
+	hooks, anyHooks := d.hookServices(cfg) // versions of new services are compiled by now
+	if anyHooks && !d.hooksMounted && cfg.Control.Listen != "" {
+		return api.ReloadResult{}, fmt.Errorf("%w: a service takes webhooks now, but no webhook endpoint was mounted at start; restart hotswap", errReload)
+	}
 	// Validated and built: apply.
 	for _, c := range changes {
 		if c.add {
@@ -99,6 +103,7 @@ func (d *Daemon) ReloadConfig(ctx context.Context, cfg *config.Config) (api.Relo
 		res.Removed = append(res.Removed, name)
 	}
 	d.cfg = cfg
+	d.hooks.Store(&hooks)
 	d.log.Info("configuration reloaded", "added", res.Added, "removed", res.Removed, "updated", len(res.Updated), "unchanged", res.Unchanged)
 	return res, nil
 }

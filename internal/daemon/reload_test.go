@@ -1,11 +1,15 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +17,7 @@ import (
 	"github.com/hotswap/hotswap/internal/api"
 	"github.com/hotswap/hotswap/internal/config"
 	"github.com/hotswap/hotswap/internal/loadgen"
+	"github.com/hotswap/hotswap/internal/webhook"
 )
 
 // namedService is webService under another name and host.
@@ -120,5 +125,62 @@ func TestReloadAddsRemovesAndGatesConfig(t *testing.T) {
 	}
 	if res2.StreamEvents == 0 {
 		t.Error("no stream ran")
+	}
+}
+
+// TestReloadedServiceTakesWebhooks: a service added by a reload is known to
+// the webhook endpoints at once (they consult the current service set), and
+// a removed one no more.
+func TestReloadedServiceTakesWebhooks(t *testing.T) {
+	t.Setenv("HS_TEST_HOOK_SECRET", "s3cret-for-the-test")
+	t.Setenv("HS_TEST_TOKEN", "token-for-the-test")
+	dir := t.TempDir()
+	top := "control: {socket: %q, listen: 127.0.0.1:0, tokens: [{name: ci, token_env: HS_TEST_TOKEN}]}\nwebhooks: {generic: {secret_env: HS_TEST_HOOK_SECRET}}\n"
+	write := func(services string) *config.Config {
+		path := filepath.Join(dir, "hotswap.yaml")
+		y := fmt.Sprintf("state_dir: %q\nproxy: {listen: 127.0.0.1:0}\n"+top+"services:\n%s", dir, filepath.Join(dir, "hs.sock"), services)
+		if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatalf("config: %v", err)
+		}
+		return cfg
+	}
+	web := fmt.Sprintf(webService, sampleBin)
+	d := startDaemon(t, write(web), true)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	hook := func(service string) int {
+		body := []byte(`{"version":"v1"}`)
+		ts := strconv.FormatInt(time.Now().Unix(), 10)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+d.ControlAddr()+"/hooks/generic/"+service, bytes.NewReader(body))
+		req.Header.Set(webhook.HeaderTimestamp, ts)
+		req.Header.Set(webhook.HeaderSignature, webhook.SignGeneric([]byte("s3cret-for-the-test"), ts, body))
+		req.Header.Set(webhook.HeaderDelivery, "d-"+service+"-"+ts)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := hook("shop"); code != http.StatusNotFound {
+		t.Fatalf("webhook for a service not configured yet: %d, want 404", code)
+	}
+	if _, err := d.ReloadConfig(ctx, write(web+namedService("shop"))); err != nil {
+		t.Fatal(err)
+	}
+	if code := hook("shop"); code != http.StatusAccepted {
+		t.Fatalf("webhook for the added service: %d, want 202", code)
+	}
+	if _, err := d.ReloadConfig(ctx, write(web)); err != nil {
+		t.Fatal(err)
+	}
+	if code := hook("shop"); code != http.StatusNotFound {
+		t.Fatalf("webhook for the removed service: %d, want 404", code)
 	}
 }

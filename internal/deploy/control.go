@@ -79,6 +79,7 @@ type VersionStatus struct {
 	Healthy      bool
 	HealthReason string
 	HealthSince  time.Time
+	HealthCheck  time.Time // the watcher's last probe (zero: none yet)
 	Traffic      proxy.Stats
 }
 
@@ -148,7 +149,7 @@ func versionStatus(sl *slot) *VersionStatus {
 	h := sl.healthState()
 	vs := &VersionStatus{Version: sl.version, Release: sl.rel, Addr: sl.inst.Addr(), Since: sl.since,
 		InFlight: sl.target.InFlight(), Traffic: sl.target.Stats(),
-		Healthy: h.healthy, HealthReason: h.reason, HealthSince: h.since}
+		Healthy: h.healthy, HealthReason: h.reason, HealthSince: h.since, HealthCheck: h.checked}
 	if ex, ok := sl.inst.Exit(); ok {
 		vs.Healthy, vs.HealthReason, vs.HealthSince = false, "exited: "+ex.String(), ex.At
 	}

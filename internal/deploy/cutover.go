@@ -29,6 +29,9 @@ type move struct {
 	// it meanwhile, this one is stale and changes nothing. nil: whatever
 	// is live (a deploy, which holds the service's deployment).
 	from *slot
+	// unprobed: the instance was re-adopted without a probe; status says
+	// so until its health watcher reaches a verdict.
+	unprobed bool
 	// fromNone: only if nothing is live (a recovery that had to start the
 	// version again must not replace a deploy that got there first).
 	fromNone bool
@@ -118,6 +121,9 @@ func (e *Engine) cutover(s *service, m move) (*slot, error) {
 	s.route.ClearCanary() // a canary target is now the live one
 	nl := newSlot(m.rel, m.version, spec, m.inst, t)
 	nl.backoff = m.backoff
+	if m.unprobed {
+		nl.health.reason, nl.health.checked = notChecked, time.Time{}
+	}
 	if m.takeOver != nil {
 		nl.earlier = append(append(nl.earlier, m.takeOver.earlier...), m.takeOver.drained)
 	}

@@ -114,6 +114,24 @@ func TestCrashBetweenRecordAndSwap(t *testing.T) {
 	if got := r.liveSlot().inst.ID(); got != inst.ID() {
 		t.Fatalf("restart serves instance %s, want the recorded %s", got, inst.ID())
 	}
+	// Re-adopted without a probe; the watcher's first checks then say so.
+	deadline := time.After(10 * time.Second)
+	for {
+		ch := r.e.Changed()
+		st, err := r.e.Status(ctx, r.spec.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l := st[0].Live; l.Healthy && !l.HealthCheck.IsZero() && strings.Contains(l.HealthReason, "passing") {
+			break
+		}
+		select {
+		case <-ch:
+		case <-time.After(50 * time.Millisecond): // probes do not signal: poll under the deadline
+		case <-deadline:
+			t.Fatalf("status never reported the re-adopted instance checked: %+v", st[0].Live)
+		}
+	}
 }
 
 // TestSupervisorRacesDeploy: a supervisor replacement that becomes ready
@@ -176,5 +194,33 @@ func TestSupervisorRecordFails(t *testing.T) {
 	r.agree("v1")
 	if ev := r.events(dead.rel); !strings.Contains(ev, "could not record the switch") {
 		t.Fatalf("no event says the first replacement was refused:\n%s", ev)
+	}
+}
+
+// TestRestartStopsReplacedInstances: a version that was replaced and still
+// draining when the daemon died runs on with nobody to stop it; a restart
+// finds it through its release's record and stops it (the process runtime
+// cannot list its instances).
+func TestRestartStopsReplacedInstances(t *testing.T) {
+	r := newRig(t, "orphan", nil)
+	v1 := r.deploy("v1", release.Live)
+	r.deploy("v2", release.Live)
+	r.stop(false) // like a crash: both instances keep running
+	if err := r.store.UpdateRelease(context.Background(), v1.ID, func(rr *release.Release) error {
+		rr.State = release.RolledBack // replaced, its drain interrupted by the crash
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	inst, err := r.rt.Adopt(context.Background(), v1.InstanceID)
+	if err != nil || rt.Stopped(inst) {
+		t.Fatalf("v1 should still run before the restart: %v", err)
+	}
+	r.start()
+	r.agree("v2")
+	select {
+	case <-inst.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the replaced v1 instance still runs after the restart")
 	}
 }

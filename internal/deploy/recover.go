@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hotswap/hotswap/internal/release"
@@ -73,7 +74,7 @@ func (e *Engine) recoverService(ctx context.Context, s *service) error {
 			// once, and the health watcher judges the instance by the check
 			// it was started with, not by an edited file.
 			keepIDs[inst.ID()] = true
-			if _, err := e.cutover(s, move{rel: live.ID, version: live.Version, inst: inst, spec: &spec}); err != nil {
+			if _, err := e.cutover(s, move{rel: live.ID, version: live.Version, inst: inst, spec: &spec, unprobed: true}); err != nil {
 				return fmt.Errorf("route live %s: %w", live.Version, err)
 			}
 			e.event(live.ID, "recover", release.LevelInfo, fmt.Sprintf("%s back in service after daemon start (re-adopted the running instance, %s)", live.Version, inst.Addr()), 0)
@@ -112,6 +113,7 @@ func (e *Engine) recoverService(ctx context.Context, s *service) error {
 			}
 			sl := newSlot(w.ID, w.Version, decodeSpec(w.Spec, sp.currentSpec()), inst, t)
 			sl.since = since
+			sl.health.reason, sl.health.checked = notChecked, time.Time{}
 			s.cut.Lock()
 			s.mu.Lock()
 			s.warm = sl
@@ -132,7 +134,10 @@ func (e *Engine) recoverService(ctx context.Context, s *service) error {
 	}
 
 	// 4. Anything else the runtime can find of this service that no release
-	// keeps (a container created just before a crash) is removed.
+	// keeps (a container created just before a crash) is removed, and the
+	// instances recorded on replaced releases are stopped: a version still
+	// draining when the daemon died is running with nobody to stop it (a
+	// process runtime cannot list its instances, so the records must say).
 	ids, err := sp.Runtime.List(ctx)
 	if err != nil {
 		return fmt.Errorf("list instances: %w", err)
@@ -140,6 +145,11 @@ func (e *Engine) recoverService(ctx context.Context, s *service) error {
 	retained, err := e.retainedIDs(ctx, s)
 	if err != nil {
 		return err
+	}
+	for id := range retained {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
 	}
 	for _, id := range ids {
 		if keepIDs[id] {

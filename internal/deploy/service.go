@@ -45,7 +45,7 @@ type slot struct {
 
 func newSlot(rel int64, version string, spec instanceSpec, inst rt.Instance, t *proxy.Target) *slot {
 	return &slot{rel: rel, version: version, spec: spec, inst: inst, target: t, since: time.Now(), drained: make(chan struct{}),
-		failing: make(chan struct{}), health: healthState{healthy: true, reason: "passed its health gate", since: time.Now()}}
+		failing: make(chan struct{}), health: healthState{healthy: true, reason: "passed its health check", since: time.Now(), checked: time.Now()}}
 }
 
 // service is the engine's per-service state.

@@ -10,13 +10,17 @@ import (
 	"github.com/hotswap/hotswap/internal/release"
 )
 
+// notChecked is the health reason of a re-adopted instance until its
+// watcher's first probe.
+const notChecked = "re-adopted after a restart; not checked yet"
+
 // healthState is what a slot's health watcher last concluded. Status reads
 // it; nothing but the watcher probes a running instance.
 type healthState struct {
 	healthy bool
 	reason  string    // the last failure, or what restored it
 	since   time.Time // when it last flipped
-	checked time.Time // the watcher's last verdict time (zero: none yet)
+	checked time.Time // the watcher's last probe (zero: none yet)
 }
 
 func (sl *slot) healthState() healthState {
@@ -46,9 +50,17 @@ func (e *Engine) watchHealthLocked(s *service, sl *slot) {
 			case <-ctx.Done():
 			}
 		}()
-		_ = health.Watch(ctx, sl.inst.Addr(), sl.spec.Health, func(healthy bool, reason string) {
+		onProbe := func(p health.Probe) {
 			sl.hmu.Lock()
-			sl.health = healthState{healthy: healthy, reason: reason, since: time.Now(), checked: time.Now()}
+			sl.health.checked = time.Now()
+			if p.OK && sl.health.reason == notChecked {
+				sl.health.reason = "re-adopted after a restart; passing its checks"
+			}
+			sl.hmu.Unlock()
+		}
+		_ = health.WatchProbes(ctx, sl.inst.Addr(), sl.spec.Health, func(healthy bool, reason string) {
+			sl.hmu.Lock()
+			sl.health = healthState{healthy: healthy, reason: reason, since: time.Now(), checked: sl.health.checked}
 			sl.hmu.Unlock()
 			level, what := release.LevelInfo, "healthy again"
 			if !healthy {
@@ -57,7 +69,7 @@ func (e *Engine) watchHealthLocked(s *service, sl *slot) {
 			}
 			e.event(sl.rel, "health", level, fmt.Sprintf("%s %s: %s", sl.version, what, reason), 0)
 			e.signalChange()
-		})
+		}, onProbe)
 	})
 }
 

@@ -18,6 +18,13 @@ import (
 // ending ctx, and gets ctx.Err() back (or an error for an invalid c at
 // once). onChange runs on that goroutine.
 func Watch(ctx context.Context, addr string, c Check, onChange func(healthy bool, reason string)) error {
+	return WatchProbes(ctx, addr, c, onChange, nil)
+}
+
+// WatchProbes is Watch that also hands every probe's outcome to onProbe
+// (when not nil), before any onChange it causes, on the same goroutine: a
+// caller can tell "not checked yet" from "passing".
+func WatchProbes(ctx context.Context, addr string, c Check, onChange func(healthy bool, reason string), onProbe func(Probe)) error {
 	if err := c.validate(false); err != nil {
 		return err
 	}
@@ -42,6 +49,9 @@ func Watch(ctx context.Context, addr string, c Check, onChange func(healthy bool
 		pr := p.probe(ctx)
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if onProbe != nil {
+			onProbe(pr)
 		}
 		if pr.OK {
 			passes, fails = passes+1, 0
