@@ -14,6 +14,7 @@
 #
 # Usage: bench/https.sh           (root, or wrk, nginx and h2load installed)
 #   DURATION=10s CONNS="32 128" ROUNDS=1 THREADS=2 NGINX_WORKERS=$(nproc)
+#   (with ROUNDS > 1 the table shows medians; every run is in runs.tsv)
 #
 # Everything listens on 127.0.0.1. The trap stops, by PID, only what this
 # script started (the daemon, the backend it deployed, nginx) and removes
@@ -184,10 +185,20 @@ done
 	echo
 	echo "| mode | conns | nginx req/s | hotswap req/s | hotswap/nginx | nginx CPU µs/req | hotswap CPU µs/req | errors (n/h) | load avg |"
 	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-	awk -F'\t' 'NR > 1 { k = $2 " " $3; rps[k, $4] = $5; cpu[k, $4] = $8; err[k, $4] = $7; la[k] = $9; if (!(k in seen)) { seen[k] = 1; order[++n] = k } }
-		END { for (i = 1; i <= n; i++) { k = order[i]; split(k, a, " ")
-			printf "| %s | %s | %.0f | %.0f | %.2f | %s | %s | %d/%d | %s |\n", a[1], a[2], rps[k, "nginx"], rps[k, "hotswap"],
-				(rps[k, "nginx"] > 0 ? rps[k, "hotswap"] / rps[k, "nginx"] : 0), cpu[k, "nginx"], cpu[k, "hotswap"], err[k, "nginx"], err[k, "hotswap"], la[k] } }' "$RAW/runs.tsv"
+	# Medians over the rounds; errors summed; the highest load average seen.
+	awk -F'\t' '
+	function med(list,    n, v, i, j, t) {
+		n = split(list, v, " ")
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j-1] + 0 > v[j] + 0; j--) { t = v[j]; v[j] = v[j-1]; v[j-1] = t }
+		return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+	}
+	NR > 1 { k = $2 " " $3; rps[k, $4] = rps[k, $4] " " $5; cpu[k, $4] = cpu[k, $4] " " $8; err[k, $4] += $7
+		if ($9 + 0 > la[k] + 0) la[k] = $9
+		if (!(k in seen)) { seen[k] = 1; order[++n] = k } }
+	END { for (i = 1; i <= n; i++) { k = order[i]; split(k, a, " ")
+		rn = med(rps[k, "nginx"]); rh = med(rps[k, "hotswap"])
+		printf "| %s | %s | %.0f | %.0f | %.2f | %.1f | %.1f | %d/%d | %s |\n", a[1], a[2], rn, rh,
+			(rn > 0 ? rh / rn : 0), med(cpu[k, "nginx"]), med(cpu[k, "hotswap"]), err[k, "nginx"], err[k, "hotswap"], la[k] } }' "$RAW/runs.tsv"
 	echo
 	echo "Raw output: $RAW"
 } | tee "$REPORT"
