@@ -96,6 +96,9 @@ type ReloadResult struct {
 	Removed   []string          `json:"removed"`   // 404 from now on; their instances drain and stop
 	Updated   []ReloadedService `json:"updated"`   // routes and settings applied
 	Unchanged []string          `json:"unchanged"` // not touched at all
+	// Proxy says the proxy's per-request settings changed and apply to
+	// every request from now on.
+	Proxy bool `json:"proxy,omitempty"`
 }
 
 // ReloadedService is one service whose configuration changed.

@@ -141,6 +141,9 @@ if the new instance fails its health check. Unchanged services are not touched.`
 					fmt.Fprintf(w, "updated   %s\n", u.Service)
 				}
 			}
+			if res.Proxy {
+				fmt.Fprintln(w, "proxy     settings applied to every new request")
+			}
 			fmt.Fprintf(w, "unchanged %d service(s)\n", len(res.Unchanged))
 			return nil
 		},

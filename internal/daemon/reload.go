@@ -36,9 +36,14 @@ func (d *Daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 // instances stop). Services whose configuration did not change are not
 // touched: their connections and streams go on.
 //
-// What a reload cannot change (state_dir, proxy and control listeners,
-// tokens, webhooks, notifications) must stay as it is; a difference is an
-// error naming the key — restart hotswap for those.
+// The proxy's per-request settings (timeouts, request buffer, ready path
+// and services, request ids, health path) are swapped in atomically once
+// the services are in place, and certificate files are read again. What a
+// reload cannot change (state_dir, the listeners and what is bound to them:
+// proxy.listen, proxy.tls, proxy.read_header_timeout, proxy.idle_timeout,
+// proxy.access_log; control, tokens, webhooks, notifications) must stay as
+// it is; a difference is an error naming the key — restart hotswap for
+// those.
 func (d *Daemon) ReloadConfig(ctx context.Context, cfg *config.Config) (api.ReloadResult, error) {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
@@ -102,6 +107,18 @@ func (d *Daemon) ReloadConfig(ctx context.Context, cfg *config.Config) (api.Relo
 		}
 		res.Removed = append(res.Removed, name)
 	}
+	if !reflect.DeepEqual(d.cfg.Proxy, cfg.Proxy) {
+		if err := d.proxy.SetOptions(proxyOptions(cfg.Proxy, d.log)); err != nil {
+			return res, err // validated config: not expected
+		}
+		res.Proxy = true
+	}
+	if d.tls != nil {
+		if err := d.tls.certs.Reload(); err != nil {
+			// The old certificate keeps serving; the manager alerts too.
+			d.log.Error("reload certificate files", "err", err)
+		}
+	}
 	d.cfg = cfg
 	d.hooks.Store(&hooks)
 	d.log.Info("configuration reloaded", "added", res.Added, "removed", res.Removed, "updated", len(res.Updated), "unchanged", res.Unchanged)
@@ -117,7 +134,11 @@ func fixedSettings(cur, next *config.Config) error {
 		}
 	}
 	check("state_dir", cur.StateDir, next.StateDir)
-	check("proxy", cur.Proxy, next.Proxy)
+	check("proxy.listen", cur.Proxy.Listen, next.Proxy.Listen)
+	check("proxy.tls", cur.Proxy.TLS, next.Proxy.TLS)
+	check("proxy.read_header_timeout", cur.Proxy.ReadHeaderTimeout, next.Proxy.ReadHeaderTimeout)
+	check("proxy.idle_timeout", cur.Proxy.IdleTimeout, next.Proxy.IdleTimeout)
+	check("proxy.access_log", cur.Proxy.AccessLog, next.Proxy.AccessLog)
 	check("control", cur.Control, next.Control)
 	check("webhooks", cur.Webhooks, next.Webhooks)
 	check("notify", cur.Notify, next.Notify)

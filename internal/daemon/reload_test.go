@@ -184,3 +184,51 @@ func TestReloadedServiceTakesWebhooks(t *testing.T) {
 		t.Fatalf("webhook for the removed service: %d, want 404", code)
 	}
 }
+
+// TestReloadAppliesProxySettings: the proxy's per-request settings change
+// on reload (here the readiness path moves), atomically and without a
+// restart; a listener setting is refused, naming the key, and changes
+// nothing.
+func TestReloadAppliesProxySettings(t *testing.T) {
+	dir := t.TempDir()
+	write := func(proxyExtra string) *config.Config {
+		path := filepath.Join(dir, "hotswap.yaml")
+		y := fmt.Sprintf("state_dir: %q\nproxy: {listen: 127.0.0.1:0%s}\ncontrol: {socket: %q}\nservices:\n%s",
+			dir, proxyExtra, filepath.Join(dir, "hs.sock"), fmt.Sprintf(webService, sampleBin))
+		if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatalf("config: %v", err)
+		}
+		return cfg
+	}
+	d := startDaemon(t, write(""), true)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if code, _, _ := get(t, d, "any.test", "/_hotswap/ready"); code != http.StatusServiceUnavailable {
+		t.Fatalf("default ready path with nothing live: %d, want 503", code)
+	}
+	res, err := d.ReloadConfig(ctx, write(", ready_path: /lb-ready"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Proxy || len(res.Unchanged) != 1 {
+		t.Fatalf("reload result %+v: want the proxy settings applied and the service untouched", res)
+	}
+	if code, _, _ := get(t, d, "any.test", "/lb-ready"); code != http.StatusServiceUnavailable {
+		t.Fatalf("new ready path after reload: %d, want 503 (served by the proxy, nothing live)", code)
+	}
+	if code, _, _ := get(t, d, "any.test", "/_hotswap/ready"); code == http.StatusServiceUnavailable {
+		t.Fatal("the old ready path is still answered by the proxy after the reload")
+	}
+
+	_, err = d.ReloadConfig(ctx, write(", ready_path: /other, read_header_timeout: 3s"))
+	if err == nil || !strings.Contains(err.Error(), "proxy.read_header_timeout") {
+		t.Fatalf("reload changing a listener setting: %v, want a refusal naming proxy.read_header_timeout", err)
+	}
+	if code, _, _ := get(t, d, "any.test", "/lb-ready"); code != http.StatusServiceUnavailable {
+		t.Fatalf("a refused reload changed the proxy: /lb-ready answered %d", code)
+	}
+}

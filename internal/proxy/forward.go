@@ -73,7 +73,7 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, body *reqBody, 
 		length:        body.length,
 		upgrade:       upgrade,
 		previewHeader: o.PreviewHeader,
-		trust:         t.svc.p.opts.TrustForwardedHeaders,
+		trust:         t.svc.p.o().TrustForwardedHeaders,
 	})
 	before := c.nread
 
@@ -142,7 +142,7 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, body *reqBody, 
 		}
 	}
 
-	if id := r.Header[requestIDHeader]; id != nil && !t.svc.p.opts.NoRequestID {
+	if id := r.Header[requestIDHeader]; id != nil && !t.svc.p.o().NoRequestID {
 		h[requestIDHeader] = id // the app's response head replaced the map's fields
 	}
 	if o.VersionHeader {
@@ -194,7 +194,7 @@ const maxInterim = 16
 // 9110 §15.2), nor does a client whose body is still being read when it
 // sent Expect, as net/http may be writing its own 100 Continue then.
 func (t *Target) readFinal(w http.ResponseWriter, c *upConn, r *http.Request, start time.Time, bodyRunning bool) (respHead, error) {
-	if d := t.svc.p.opts.ResponseHeaderTimeout; d > 0 {
+	if d := t.svc.p.o().ResponseHeaderTimeout; d > 0 {
 		c.armHeaderDeadline(start, d) // the caller disarms it when needed
 	}
 	dst := w.Header()
@@ -242,7 +242,7 @@ func (t *Target) fail(w http.ResponseWriter, r *http.Request, err error, retry b
 }
 
 func (t *Target) logTransport(r *http.Request, err error) {
-	t.svc.p.opts.Logger.Debug("proxy transport error", "service", t.svc.name,
+	t.svc.p.o().Logger.Debug("proxy transport error", "service", t.svc.name,
 		"version", t.version, "method", r.Method, "path", r.URL.Path,
 		"request_id", r.Header.Get(requestIDHeader), "err", err)
 }

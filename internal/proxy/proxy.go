@@ -168,7 +168,8 @@ func (o Options) withDefaults() Options {
 // Proxy is the http.Handler that serves every configured service. Build it
 // with New; it is safe for concurrent use.
 type Proxy struct {
-	opts Options
+	// opts is read by every request and replaced whole by SetOptions.
+	opts atomic.Pointer[Options]
 
 	// table is the immutable route table read by every request; writers
 	// build a new one under mu and swap it in.
@@ -204,9 +205,33 @@ func New(opts Options) *Proxy {
 	if !strings.HasPrefix(opts.HealthPath, "/") {
 		panic(fmt.Sprintf("proxy: health path %q must start with /", opts.HealthPath))
 	}
-	p := &Proxy{opts: opts, services: map[string]*serviceEntry{}, access: newAccessLog(opts.AccessLog)}
+	p := &Proxy{services: map[string]*serviceEntry{}, access: newAccessLog(opts.AccessLog)}
+	p.opts.Store(&opts)
 	p.table.Store(&routeTable{})
 	return p
+}
+
+// o returns the options in force.
+func (p *Proxy) o() *Options { return p.opts.Load() }
+
+// SetOptions replaces the options for every request that starts from now
+// on (a configuration reload), atomically: a request sees the old set or
+// the new one, never a mix. What belongs to the process rather than to a
+// request keeps its value from New: AccessLog, Logger, and the public
+// server's ReadHeaderTimeout and ClientIdleTimeout (ConfigureServer ran
+// already). Pool settings (DialTimeout, IdleConnTimeout,
+// MaxIdleConnsPerTarget) apply to targets added afterwards. It fails,
+// changing nothing, if HealthPath does not start with "/".
+func (p *Proxy) SetOptions(opts Options) error {
+	opts = opts.withDefaults()
+	if !strings.HasPrefix(opts.HealthPath, "/") {
+		return fmt.Errorf("proxy: health path %q must start with /", opts.HealthPath)
+	}
+	cur := p.o()
+	opts.AccessLog, opts.Logger = cur.AccessLog, cur.Logger
+	opts.ReadHeaderTimeout, opts.ClientIdleTimeout = cur.ReadHeaderTimeout, cur.ClientIdleTimeout
+	p.opts.Store(&opts)
+	return nil
 }
 
 // SetService adds a service or replaces the routes and options of an
@@ -298,7 +323,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var send sendDeadline
 	p.armSend(&send, w, now)
 	var id []string
-	if !p.opts.NoRequestID {
+	if !p.o().NoRequestID {
 		id = []string{requestID(r)}
 		r.Header[requestIDHeader] = id
 		w.Header()[requestIDHeader] = id
@@ -320,14 +345,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // route answers the health and readiness paths, routes by host and
 // prefix, and forwards to the chosen service.
 func (p *Proxy) route(w http.ResponseWriter, r *http.Request, send *sendDeadline) {
-	if r.URL.Path == p.opts.HealthPath {
+	if r.URL.Path == p.o().HealthPath {
 		h := w.Header()
 		h["Content-Type"] = textPlain
 		h["Cache-Control"] = noStore
 		io.WriteString(w, "ok\n")
 		return
 	}
-	if r.URL.Path == p.opts.ReadyPath && p.opts.ReadyPath != "" {
+	if r.URL.Path == p.o().ReadyPath && p.o().ReadyPath != "" {
 		p.serveReady(w)
 		return
 	}
@@ -349,7 +374,7 @@ func (p *Proxy) route(w http.ResponseWriter, r *http.Request, send *sendDeadline
 func (p *Proxy) serveReady(w http.ResponseWriter) {
 	var missing []string
 	p.mu.Lock()
-	names := p.opts.ReadyServices
+	names := p.o().ReadyServices
 	if names == nil {
 		names = make([]string, 0, len(p.services))
 		for name := range p.services {

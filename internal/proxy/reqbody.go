@@ -40,7 +40,7 @@ func (s *Service) bufferBody(w http.ResponseWriter, r *http.Request) (reqBody, b
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return reqBody{}, true
 	}
-	o := &s.p.opts
+	o := s.p.o()
 	limit := o.RequestBufferSize
 	if limit <= 0 || r.ContentLength > limit {
 		return reqBody{length: r.ContentLength, rest: s.p.clientReader(w, r)}, true
@@ -77,7 +77,7 @@ func (s *Service) bufferBody(w http.ResponseWriter, r *http.Request) (reqBody, b
 // about the app, so it never enters a target's statistics.
 func (s *Service) clientFailed(w http.ResponseWriter, r *http.Request, err error) {
 	s.clientErrors.Add(1)
-	s.p.opts.Logger.Debug("client error", "service", s.name, "method", r.Method, "path", r.URL.Path, "err", err)
+	s.p.o().Logger.Debug("client error", "service", s.name, "method", r.Method, "path", r.URL.Path, "err", err)
 	// net/http cancels the request's context on any failed read of the
 	// connection; after a timeout the client may still be listening.
 	var ne net.Error
@@ -106,7 +106,7 @@ type deadlineReader struct {
 }
 
 func (p *Proxy) clientReader(w http.ResponseWriter, r *http.Request) *deadlineReader {
-	d := &deadlineReader{r: r.Body, timeout: p.opts.ClientBodyTimeout}
+	d := &deadlineReader{r: r.Body, timeout: p.o().ClientBodyTimeout}
 	if d.timeout > 0 {
 		d.rc = http.NewResponseController(w)
 	}

@@ -248,7 +248,7 @@ func (s *Service) retire(t *Target) {
 	}
 	s.targets = slices.Delete(s.targets, i, i+1)
 	s.retired = append(s.retired, t)
-	if n := len(s.retired) - s.p.opts.RetainDrained; n > 0 {
+	if n := len(s.retired) - s.p.o().RetainDrained; n > 0 {
 		s.retired = slices.Delete(s.retired, 0, n)
 	}
 }

@@ -65,7 +65,7 @@ func (s *Service) NewTarget(version, addr string) (*Target, error) {
 		conns:      map[io.Closer]struct{}{},
 		longLived:  map[goodbyer]struct{}{},
 	}
-	t.pool.init(t, s.p.opts)
+	t.pool.init(t, *s.p.o())
 	s.register(t)
 	return t, nil
 }
@@ -138,7 +138,7 @@ func (t *Target) Drain(ctx context.Context) error {
 		}
 	}
 	n := t.closeAll()
-	t.svc.p.opts.Logger.Warn("drain deadline reached, closed remaining connections",
+	t.svc.p.o().Logger.Warn("drain deadline reached, closed remaining connections",
 		"service", t.svc.name, "version", t.version, "inflight", t.inflight.Load(), "closed", n)
 	grace := time.NewTimer(killGrace)
 	defer grace.Stop()

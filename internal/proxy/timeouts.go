@@ -18,8 +18,8 @@ import (
 // WriteTimeout and ReadTimeout must stay zero; p bounds each write and
 // each body read itself (SendTimeout, ClientBodyTimeout).
 func (p *Proxy) ConfigureServer(srv *http.Server) {
-	srv.ReadHeaderTimeout = p.opts.ReadHeaderTimeout
-	srv.IdleTimeout = p.opts.ClientIdleTimeout
+	srv.ReadHeaderTimeout = p.o().ReadHeaderTimeout
+	srv.IdleTimeout = p.o().ClientIdleTimeout
 	srv.WriteTimeout, srv.ReadTimeout = 0, 0
 }
 
@@ -36,7 +36,7 @@ type sendDeadline struct {
 }
 
 func (p *Proxy) armSend(s *sendDeadline, w http.ResponseWriter, now time.Time) {
-	d := p.opts.SendTimeout
+	d := p.o().SendTimeout
 	if d <= 0 {
 		return
 	}
