@@ -21,6 +21,10 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, send *sendDeadli
 	if !ok {
 		return
 	}
+	// A body still being streamed when the target answered early is read
+	// on by its writer goroutine after this handler returns; from then on
+	// it must not touch the ResponseWriter (its read deadline).
+	defer body.finish()
 	for attempt := 0; attempt < 2; attempt++ {
 		if attempt > 0 && s.p.testBeforeRetry != nil {
 			s.p.testBeforeRetry()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -100,9 +101,15 @@ var closeConn = []string{"close"}
 // off, and marks its errors as the client's (clientError).
 type deadlineReader struct {
 	r       io.Reader
-	rc      *http.ResponseController
 	timeout time.Duration
-	armed   bool
+
+	// mu guards rc, armed and finished: the reader may run on the body
+	// writer goroutine while the handler returns, and the ResponseWriter
+	// behind rc must not be used once it has.
+	mu       sync.Mutex
+	rc       *http.ResponseController
+	armed    bool
+	finished bool
 }
 
 func (p *Proxy) clientReader(w http.ResponseWriter, r *http.Request) *deadlineReader {
@@ -114,9 +121,11 @@ func (p *Proxy) clientReader(w http.ResponseWriter, r *http.Request) *deadlineRe
 }
 
 func (d *deadlineReader) Read(p []byte) (int, error) {
-	if d.rc != nil {
+	d.mu.Lock()
+	if d.rc != nil && !d.finished {
 		d.armed = d.rc.SetReadDeadline(time.Now().Add(d.timeout)) == nil
 	}
+	d.mu.Unlock()
 	n, err := d.r.Read(p)
 	if err != nil {
 		d.done()
@@ -131,8 +140,28 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 // net/http then starts a background read of the connection that would
 // take an expired deadline for a dead client and cancel the request.
 func (d *deadlineReader) done() {
-	if d.armed {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.armed && !d.finished {
 		d.armed = false
 		d.rc.SetReadDeadline(time.Time{})
+	}
+}
+
+// finish is called by the handler as it returns: the deadline is removed
+// and the ResponseWriter never touched again. Reads may go on (net/http
+// ends them with an error once the handler has returned).
+func (d *deadlineReader) finish() {
+	d.done()
+	d.mu.Lock()
+	d.finished = true
+	d.mu.Unlock()
+}
+
+// finish ends the body's use of the handler's ResponseWriter; see
+// deadlineReader.finish.
+func (b *reqBody) finish() {
+	if d, ok := b.rest.(*deadlineReader); ok {
+		d.finish()
 	}
 }
