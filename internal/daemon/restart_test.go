@@ -237,7 +237,7 @@ func TestSupervisorRestartsCrashedLive(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitEvent(ctx, t, c, rel.ID, "supervise", "healthy again")
+	waitEvent(ctx, t, c, rel.ID, "supervise", "serving again")
 	code, v, body := get(t, d, "web.test", "/pid")
 	if code != 200 || v != "v1" || strings.TrimSpace(body) == strconv.Itoa(pid) {
 		t.Fatalf("after the restart: %d from %s pid %s, want v1 from a new process", code, v, body)

@@ -74,6 +74,7 @@ func (e *Engine) restartLoop(s *service, dead *slot, backoff time.Duration) {
 		if err == nil {
 			_, cerr := e.cutover(s, move{rel: dead.rel, version: dead.version, inst: inst, spec: &spec, from: dead, removeOld: true, backoff: next})
 			if cerr == nil {
+				e.event(dead.rel, "supervise", release.LevelInfo, fmt.Sprintf("%s serving again at %s", dead.version, inst.Addr()), 0)
 				return
 			}
 			// A deploy took over meanwhile (stale), or the switch could not
