@@ -46,10 +46,10 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, send *sendDeadli
 // failed in a way that is safe to retry and attempt is the first.
 //
 // The upstream connection goes back to the pool only when the exchange was
-// exact: the request body was sent whole before the response ended, the
-// response was framed by its length or chunking and read to its end, and
-// nothing more was received (put checks the buffer; get probes the socket
-// before the next use). Anything else closes it.
+// exact: the request had no body (whether the target read a body cannot be
+// known), the response was framed by its length or chunking and read to its
+// end, and nothing more was received (put checks the buffer; get probes the
+// socket before the next use). Anything else closes it.
 func (t *Target) forward(w http.ResponseWriter, r *http.Request, body *reqBody, send *sendDeadline,
 	o *serviceConfig, stick, attempt int) (retry bool) {
 	defer t.release()
@@ -166,7 +166,13 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, body *reqBody, 
 		h[http.TrailerPrefix+k] = vs
 	}
 	interrupted := stop != nil && !stop()
-	if !interrupted && upErr == nil && clientErr == nil && !head.close && bodyWritten(bodyDone) && (end == nil || !end.bye.Load()) {
+	// After a request that carried a body the connection is never reused:
+	// nothing proves the target read that body. One that answered without
+	// reading it (a 401 to an unauthenticated upload) parses the body as
+	// its next request, and when its answer to that comes after the
+	// connection went back to the pool, no probe can see it: the next user
+	// would get it, and every user after them the previous one's response.
+	if !interrupted && !hasBody && upErr == nil && clientErr == nil && !head.close && (end == nil || !end.bye.Load()) {
 		idleSince := headerAt // a small body took no time; save a clock read
 		if stream || head.length > 1<<20 {
 			idleSince = time.Now()
@@ -265,19 +271,4 @@ func replayable(r *http.Request) bool {
 func isConnDrop(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
-}
-
-// bodyWritten reports whether the request body (if any) was written
-// completely; a writer still running means the target answered early and
-// the connection cannot be reused.
-func bodyWritten(done chan error) bool {
-	if done == nil {
-		return true
-	}
-	select {
-	case err := <-done:
-		return err == nil
-	default:
-		return false
-	}
 }
