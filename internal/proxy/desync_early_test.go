@@ -3,8 +3,8 @@ package proxy
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
