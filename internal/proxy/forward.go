@@ -17,6 +17,11 @@ import (
 // on) and retry once.
 func (s *Service) serve(w http.ResponseWriter, r *http.Request, send *sendDeadline) {
 	o := s.cfg.Load()
+	if !validTarget(r.RequestURI) {
+		s.clientErrors.Add(1)
+		plainError(w, http.StatusBadRequest, "hotswap: invalid request target\n")
+		return
+	}
 	body, ok := s.bufferBody(w, r)
 	if !ok {
 		return
@@ -271,4 +276,18 @@ func replayable(r *http.Request) bool {
 func isConnDrop(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// validTarget reports a request target that can be written into an
+// HTTP/1.1 request line as is: no space, control byte or "#". net/http's
+// HTTP/1 server refuses such targets, but its HTTP/2 server (and HTTP/3's)
+// accept any :path starting with "/", and written upstream verbatim a space
+// would rewrite the request line the target parses.
+func validTarget(uri string) bool {
+	for i := 0; i < len(uri); i++ {
+		if b := uri[i]; b <= ' ' || b == 0x7f || b == '#' {
+			return false
+		}
+	}
+	return true
 }
