@@ -13,6 +13,18 @@ import (
 // follow streams a release's steps as they happen, each with its duration,
 // and turns the outcome into the command's result.
 func follow(ctx context.Context, c *api.Client, w io.Writer, id int64, quiet bool) (api.Release, error) {
+	rel, err := followSteps(ctx, c, w, id, quiet)
+	if err != nil {
+		return rel, err
+	}
+	if quiet {
+		w = io.Discard
+	}
+	return rel, outcome(w, rel)
+}
+
+// followSteps streams a release's steps until it ends, and returns it.
+func followSteps(ctx context.Context, c *api.Client, w io.Writer, id int64, quiet bool) (api.Release, error) {
 	start := time.Now()
 	rel, err := c.Follow(ctx, id, func(e api.Event) {
 		if quiet {
@@ -35,10 +47,7 @@ func follow(ctx context.Context, c *api.Client, w io.Writer, id int64, quiet boo
 	if err != nil {
 		return rel, unreachable(err)
 	}
-	if quiet {
-		w = io.Discard
-	}
-	return rel, outcome(w, rel)
+	return rel, nil
 }
 
 // outcome prints the final line and maps the release's end state to an error.

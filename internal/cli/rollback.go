@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -63,7 +64,39 @@ func runRollback(cmd *cobra.Command, g *globals, o rollbackOptions, service, ver
 	if err != nil {
 		return unreachable(err)
 	}
+	if acc.Release.Kind != "rollback" && !o.detach {
+		return reportEnded(cmd, c, acc, o.jsonOut)
+	}
 	return report(cmd, c, acc, o.detach, o.jsonOut)
+}
+
+// reportEnded follows the deployment a rollback ended because its version
+// never took all the traffic (health gate, held preview, canary): ending it
+// was the whole rollback, so its "aborted" end is this command's success.
+func reportEnded(cmd *cobra.Command, c *api.Client, acc api.Accepted, jsonOut bool) error {
+	w := cmd.OutOrStdout()
+	r := acc.Release
+	if !jsonOut {
+		fmt.Fprintf(w, "rollback %s: ending %s %s (release #%d), which never took all the traffic\n", r.Service, r.Kind, r.Version, r.ID)
+	}
+	ctx, stop := withInterrupt(cmd.Context())
+	defer stop()
+	rel, err := followSteps(ctx, c, w, r.ID, jsonOut)
+	if ctx.Err() != nil && cmd.Context().Err() == nil {
+		return withCode(ExitInterrupted, fmt.Errorf("interrupted; follow release #%d with: hotswap wait %d", r.ID, r.ID))
+	}
+	if err != nil {
+		return err
+	}
+	if jsonOut {
+		_ = json.NewEncoder(w).Encode(rel)
+		w = io.Discard
+	}
+	if rel.State == "aborted" {
+		fmt.Fprintf(w, "✓ %s: %s %s ended before it took the traffic; the live version keeps serving (release #%d)\n", rel.Service, rel.Kind, rel.Version, rel.ID)
+		return nil
+	}
+	return outcome(w, rel)
 }
 
 // interactive reports whether a person is at a terminal (and not in CI):
