@@ -47,6 +47,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			return // the client sees the stream end without a release line
 		}
 		done := !follow || (deploy.Settled(rel.State) && !s.engine.Running(id))
+		if state, why, ok := s.engine.Unrecorded(id); ok && !deploy.Settled(rel.State) {
+			// It ended, but the store refused to record how (a full disk):
+			// say so rather than follow a "deploying" row forever.
+			rel.State, rel.Error, done = state, why, true
+		}
 		evs, err := s.store.Events(r.Context(), id, after)
 		if err != nil {
 			return

@@ -17,7 +17,27 @@ func Settled(s release.State) bool {
 	return s != release.Queued && s != release.Deploying
 }
 
-// Wait blocks until release id has settled, or ctx ends.
+// unrecordedEnd is how a deployment ended when the store could not record it.
+type unrecordedEnd struct {
+	state release.State
+	why   string
+}
+
+// Unrecorded reports the end of release id when its deployment ended but
+// the store refused to record it (the row still says "deploying"): the
+// state it should have, and why, saying it is not recorded. Traffic is
+// where the record was last written, as the cutover order guarantees.
+func (e *Engine) Unrecorded(id int64) (release.State, string, bool) {
+	v, ok := e.unrecorded.Load(id)
+	if !ok {
+		return "", "", false
+	}
+	end := v.(unrecordedEnd)
+	return end.state, end.why, true
+}
+
+// Wait blocks until release id has settled, or ctx ends. A release whose
+// end could not be recorded is returned with that end (see Unrecorded).
 func (e *Engine) Wait(ctx context.Context, id int64) (*release.Release, error) {
 	for {
 		ch := e.Changed()
@@ -26,6 +46,10 @@ func (e *Engine) Wait(ctx context.Context, id int64) (*release.Release, error) {
 			return nil, err
 		}
 		if Settled(r.State) {
+			return r, nil
+		}
+		if state, why, ok := e.Unrecorded(id); ok {
+			r.State, r.Error = state, why
 			return r, nil
 		}
 		select {

@@ -233,6 +233,8 @@ func (e *Engine) conclude(s *service, d *deployment, err error) {
 		return nil
 	}); uerr != nil {
 		e.log.Error("record failed release", "release", d.rel, "err", uerr)
+		e.unrecorded.Store(d.rel, unrecordedEnd{state: state,
+			why: msg + " (this end is not recorded: " + uerr.Error() + ")"})
 	}
 	e.event(d.rel, "done", release.LevelError, fmt.Sprintf("%s %s %s: %s; traffic stays on the live version", d.kind, s.spec().Name, d.version, firstLine(msg)), time.Since(d.started))
 	e.log.Warn("deploy failed", "service", s.spec().Name, "version", d.version, "release", d.rel, "err", firstLine(msg))

@@ -176,6 +176,12 @@ type Engine struct {
 
 	changeMu sync.Mutex    // guards changed
 	changed  chan struct{} // closed and replaced whenever a release or event changes
+
+	// unrecorded holds, by release ID, the end of a deployment whose final
+	// state the store refused to write (a full disk): release id →
+	// unrecordedEnd. Followers learn it from here instead of waiting
+	// forever on a row that still says "deploying".
+	unrecorded sync.Map
 }
 
 // New registers every service's routes with the proxy. Call Recover before
