@@ -134,7 +134,8 @@ func (g *globals) socketPath() (string, error) {
 		p := g.resolveConfigPath()
 		loc, err := config.Locate(p)
 		if err != nil {
-			return "", withCode(ExitUsage, err)
+			return "", withCode(ExitUsage, fmt.Errorf("%w\n(only state_dir and control.socket are needed from it, to find the daemon; "+
+				"or give the daemon's socket with --socket PATH or HOTSWAP_SOCKET)", err))
 		}
 		g.sockFrom = "control.socket in " + p
 		return loc.Socket, nil
