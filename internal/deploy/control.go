@@ -19,8 +19,30 @@ func Settled(s release.State) bool {
 
 // unrecordedEnd is how a deployment ended when the store could not record it.
 type unrecordedEnd struct {
-	state release.State
-	why   string
+	state    release.State
+	msg      string // the release's error
+	storeErr string // why it could not be recorded
+	at       time.Time
+}
+
+// recordLateEnds writes the ends the store refused before (see
+// Unrecorded), as the next deployment starts and the store may accept
+// writes again, so the history stops saying "deploying" about them.
+func (e *Engine) recordLateEnds(ctx context.Context) {
+	e.unrecorded.Range(func(k, v any) bool {
+		id, end := k.(int64), v.(unrecordedEnd)
+		err := e.store.UpdateRelease(ctx, id, func(r *release.Release) error {
+			if !Settled(r.State) {
+				r.State, r.Error, r.FinishedAt = end.state, end.msg, end.at
+			}
+			return nil
+		})
+		if err == nil {
+			e.unrecorded.Delete(id)
+			e.signalChange()
+		}
+		return true
+	})
 }
 
 // Unrecorded reports the end of release id when its deployment ended but
@@ -33,7 +55,7 @@ func (e *Engine) Unrecorded(id int64) (release.State, string, bool) {
 		return "", "", false
 	}
 	end := v.(unrecordedEnd)
-	return end.state, end.why, true
+	return end.state, end.msg + " (this end is not recorded: " + end.storeErr + ")", true
 }
 
 // Wait blocks until release id has settled, or ctx ends. A release whose

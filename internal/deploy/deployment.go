@@ -93,6 +93,7 @@ func (e *Engine) run(s *service, d *deployment) {
 	defer e.finish(s, d)
 	ctx := d.ctx
 	defer d.cancel()
+	e.recordLateEnds(ctx)
 
 	if err := e.store.UpdateRelease(ctx, d.rel, func(r *release.Release) error {
 		r.State = release.Deploying
@@ -233,8 +234,7 @@ func (e *Engine) conclude(s *service, d *deployment, err error) {
 		return nil
 	}); uerr != nil {
 		e.log.Error("record failed release", "release", d.rel, "err", uerr)
-		e.unrecorded.Store(d.rel, unrecordedEnd{state: state,
-			why: msg + " (this end is not recorded: " + uerr.Error() + ")"})
+		e.unrecorded.Store(d.rel, unrecordedEnd{state: state, msg: msg, storeErr: uerr.Error(), at: time.Now()})
 	}
 	e.event(d.rel, "done", release.LevelError, fmt.Sprintf("%s %s %s: %s; traffic stays on the live version", d.kind, s.spec().Name, d.version, firstLine(msg)), time.Since(d.started))
 	e.log.Warn("deploy failed", "service", s.spec().Name, "version", d.version, "release", d.rel, "err", firstLine(msg))

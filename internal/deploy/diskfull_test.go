@@ -45,4 +45,16 @@ func TestDiskFullAtTheSwitch(t *testing.T) {
 	if v, code := r.serving(); v != "v1" || code != 200 {
 		t.Errorf("serving %q (%d), want v1", v, code)
 	}
+
+	// Space again: the next deploy records the late end, so the history
+	// no longer says v2 is deploying.
+	r.deploy("v3", release.Live)
+	row, err = r.store.GetRelease(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.State != release.Failed || !strings.Contains(row.Error, "traffic stays on v1") {
+		t.Errorf("v2's row after the next deploy: %s %q, want failed with its reason", row.State, row.Error)
+	}
+	r.agree("v3")
 }
