@@ -186,6 +186,13 @@ func (h *respHead) applyFields(c *upConn, method string, fields []field, dst htt
 	switch {
 	case method == http.MethodHead || h.status < 200 || h.status == http.StatusNoContent || h.status == http.StatusNotModified:
 		h.mode = bodyNone
+		// A body may still follow from a careless app, later than any
+		// check before reuse could see it: after a HEAD (whose head
+		// describes a body), or a 204/304 that declares one, the
+		// connection is not reused.
+		if h.status >= 200 && (method == http.MethodHead || te != "" || (lengthSeen && length > 0)) {
+			h.close = true
+		}
 	case te != "":
 		// Transfer-Encoding overrides Content-Length (RFC 9112 §6.3).
 		h.mode = bodyClose

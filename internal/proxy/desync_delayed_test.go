@@ -1,0 +1,131 @@
+package proxy
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestDelayedBodyAfterBodylessAnswer: a careless app answers a HEAD (or a
+// 204/304 that declares a length) and then, a moment later, sends a body
+// anyway — the file it serves, whose bytes an uploader chose. The head is
+// framed exactly and nothing is buffered yet when the connection would go
+// back to the pool, so no check sees the body: it must not be pooled, or
+// the next user gets those bytes as their response, and every user after
+// them the previous one's.
+func TestDelayedBodyAfterBodylessAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		name, method, head string
+	}{
+		{"HEAD", http.MethodHead, "HTTP/1.1 200 OK\r\nContent-Length: 63\r\n\r\n"},
+		{"304 with a length", http.MethodGet, "HTTP/1.1 304 Not Modified\r\nContent-Length: 63\r\n\r\n"},
+		{"204 chunked", http.MethodGet, "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := delayedBodyBackend(t, tc.head)
+			f := newFront(t, Options{ResponseHeaderTimeout: 5 * time.Second})
+			s := f.service(t, "web", "example.com", "", ServiceOptions{})
+			s.Switch(newTargetAt(t, s, "v1", addr))
+			var wrong, done atomic.Int64
+			var wg sync.WaitGroup
+			client := &http.Client{Timeout: 10 * time.Second}
+			wg.Add(1)
+			go func() { // the requests that get the careless answer
+				defer wg.Done()
+				for range 200 {
+					resp, err := client.Do(f.request(t, tc.method, "example.com", "/file", nil))
+					if err == nil {
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+					}
+				}
+			}()
+			for v := range 4 {
+				wg.Add(1)
+				go func() { // other users
+					defer wg.Done()
+					for i := range 200 {
+						path := fmt.Sprintf("/u%d-%d", v, i)
+						resp, err := client.Do(f.request(t, http.MethodGet, "example.com", path, nil))
+						if err != nil {
+							continue
+						}
+						b, _ := io.ReadAll(resp.Body)
+						resp.Body.Close()
+						done.Add(1)
+						if string(b) != "own "+path && wrong.Add(1) <= 2 {
+							t.Errorf("GET %s got %d %q: another request's response", path, resp.StatusCode, b)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if n := wrong.Load(); n > 0 {
+				t.Errorf("%d of %d users' requests got another request's response", n, done.Load())
+			}
+		})
+	}
+}
+
+// delayedBodyBackend answers /file with head and, 2 ms later, a complete
+// response as a body nobody asked for; other paths correctly ("own
+// /path") after a millisecond of work.
+func delayedBodyBackend(t *testing.T, head string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					if req.URL.Path == "/file" {
+						io.WriteString(c, head)
+						time.Sleep(2 * time.Millisecond)
+						io.WriteString(c, smuggled)
+						continue
+					}
+					time.Sleep(time.Millisecond)
+					body := "own " + req.URL.Path
+					fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
