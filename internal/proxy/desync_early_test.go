@@ -1,15 +1,10 @@
 package proxy
 
 import (
-	"bufio"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -17,127 +12,27 @@ import (
 // TestEarlyAnswerUnderConcurrentLoad is the early-answer desync with other
 // users' requests arriving at the same time: a backend that answers a POST
 // without reading its (small, buffered) body leaves that body to be parsed
-// as the next request on the connection; the answer to it must never reach
-// another client.
+// as the next request on the connection, and answers it after a moment of
+// work, when the proxy has already pooled the connection; that answer must
+// never reach another client.
 func TestEarlyAnswerUnderConcurrentLoad(t *testing.T) {
-	be := newSlowSmuggleBackend(t)
-	f := newFront(t, Options{ResponseHeaderTimeout: 5 * time.Second})
-	s := f.service(t, "web", "example.com", "", ServiceOptions{})
-	s.Switch(newTargetAt(t, s, "v1", be.addr()))
-
-	var wrong, done atomic.Int64
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	client := &http.Client{Timeout: 10 * time.Second}
-	wg.Add(1)
-	go func() { // the attacker
-		defer wg.Done()
-		for i := 0; i < 400; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			resp, err := client.Do(f.request(t, http.MethodPost, "example.com", "/early",
-				strings.NewReader("GET /smuggle HTTP/1.1\r\nHost: x\r\n\r\n")))
-			if err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
+	addr := carelessBackend(t, func(c io.Writer, req *http.Request) bool {
+		switch req.URL.Path {
+		case "/early":
+			io.WriteString(c, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 5\r\n\r\nearly")
+			return true // the body is parsed as the next request
+		case "/smuggle":
+			time.Sleep(2 * time.Millisecond) // the app's work
+			io.WriteString(c, smuggled)
+			return true
 		}
-	}()
-	for v := range 4 {
-		wg.Add(1)
-		go func() { // users
-			defer wg.Done()
-			for i := 0; i < 400; i++ {
-				path := fmt.Sprintf("/u%d-%d", v, i)
-				resp, err := client.Do(f.request(t, http.MethodGet, "example.com", path, nil))
-				if err != nil {
-					continue
-				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				done.Add(1)
-				if string(b) != "own "+path {
-					if wrong.Add(1) <= 3 {
-						t.Errorf("GET %s got %d %q: another request's response", path, resp.StatusCode, b)
-					}
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(stop)
-	if n := wrong.Load(); n > 0 {
-		t.Errorf("%d of %d users' requests got another request's response", n, done.Load())
-	}
-}
-
-// slowSmuggleBackend answers POST /early at once without reading the body,
-// and takes a few milliseconds over every other request (a real app's
-// work), so the answer to a request smuggled in that body arrives after
-// the proxy has pooled the connection.
-type slowSmuggleBackend struct{ ln net.Listener }
-
-func newSlowSmuggleBackend(t *testing.T) *slowSmuggleBackend {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
+		return false
 	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					if req.URL.Path == "/early" {
-						io.WriteString(c, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 5\r\n\r\nearly")
-						continue // the body is parsed as the next request
-					}
-					io.Copy(io.Discard, req.Body)
-					time.Sleep(2 * time.Millisecond) // the app's work
-					if req.URL.Path == "/smuggle" {
-						io.WriteString(c, smuggled)
-						continue
-					}
-					body := "own " + req.URL.Path
-					fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-				}
-			}()
-		}
-	}()
-	return &slowSmuggleBackend{ln: ln}
+	othersGetTheirOwn(t, addr, func(f *front) *http.Request {
+		return f.request(t, http.MethodPost, "example.com", "/early",
+			strings.NewReader("GET /smuggle HTTP/1.1\r\nHost: x\r\n\r\n"))
+	})
 }
-
-func (b *slowSmuggleBackend) addr() string { return b.ln.Addr().String() }
 
 // BenchmarkServeHTTPPost is BenchmarkServeHTTP with a 1 KiB request body:
 // since nothing proves a target read a body, the upstream connection of
