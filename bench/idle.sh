@@ -7,7 +7,9 @@
 # state of a site with many WebSocket/SSE-style or simply idle keep-alive
 # clients. The script records the proxy's RSS (hotswap: the daemon process;
 # nginx: master + workers) before, while the N connections are held (after
-# SETTLE seconds), and 5 s after the client closed them all.
+# SETTLE seconds), and 5 s after the client closed them all. Each proxy is
+# restarted before each round (fresh process; the daemon re-adopts the
+# backend), so every round is a first burst.
 #
 # Usage:  bench/idle.sh                 # N=10000, 3 rounds, order rotated
 #         N=2000 ROUNDS=1 bench/idle.sh
@@ -63,8 +65,32 @@ hs_config "$BIN" "$WORK" "$HS_PORT"
 start_hotswap "$BIN" "$WORK" "$HS_PORT"
 deploy_backend "$BIN" "$WORK/hotswap.yaml" bench
 NGX_PORT=$(free_port)
-start_nginx "$WORK/nginx" "$NGX_PORT" "$NGINX_WORKERS" $((2 * N + 1000))
+start_nginx "$WORK/nginx" "$NGX_PORT" "$NGINX_WORKERS" $((N + 1000))
 log "hotswap pid $HS_PID on :$HS_PORT, nginx pid $NGX_PID (+ $NGX_CHILDREN) on :$NGX_PORT, backend $BACKEND"
+
+# fresh PROXY: every round measures a freshly started proxy, so memory kept
+# from an earlier round cannot hide what a first burst of connections costs
+# (the daemon re-adopts the running backend across its restart).
+fresh() {
+	case $1 in
+	hotswap)
+		stop_pid "$HS_PID" "hotswap daemon"
+		start_hotswap "$BIN" "$WORK" "$HS_PORT"
+		local deadline=$((SECONDS + 30))
+		until [[ $(curl -fsS --max-time 1 -H 'Host: bench.local' "http://127.0.0.1:$HS_PORT/" 2>/dev/null) == v1 ]]; do
+			((SECONDS < deadline)) || die "hotswap does not serve v1 after restart"
+			sleep 0.2
+		done
+		;;
+	nginx)
+		stop_pid "$NGX_PID" "nginx master"
+		local w
+		for w in $NGX_CHILDREN; do stop_pid "$w" "nginx worker"; done
+		start_nginx "$WORK/nginx" "$NGX_PORT" "$NGINX_WORKERS" $((N + 1000))
+		;;
+	esac
+	sleep 1
+}
 
 pids_of() { case $1 in hotswap) echo "$HS_PID" ;; nginx) echo "$NGX_PID $NGX_CHILDREN" ;; esac; }
 port_of() { case $1 in hotswap) echo "$HS_PORT" ;; nginx) echo "$NGX_PORT" ;; esac; }
@@ -73,12 +99,14 @@ printf 'round\tproxy\trss_before_kib\trss_held_kib\trss_after_kib\tkib_per_conn\
 ORDERS=("hotswap nginx" "nginx hotswap")
 for ((r = 1; r <= ROUNDS; r++)); do
 	for p in ${ORDERS[$(((r - 1) % 2))]}; do
+		((r == 1)) || fresh "$p"
 		pids=$(pids_of "$p")
 		before=$(rss_kib $pids)
+		rm -f "$WORK/client.out"
 		"$WORK/idleclient" -addr "127.0.0.1:$(port_of "$p")" -n "$N" -hold 120s >"$WORK/client.out" 2>&1 &
 		CLIENT_PID=$!
 		deadline=$((SECONDS + 90))
-		until grep -q '^READY' "$WORK/client.out"; do
+		until grep -qs '^READY' "$WORK/client.out"; do
 			kill -0 "$CLIENT_PID" 2>/dev/null || { cat "$WORK/client.out" >&2; die "idleclient failed against $p"; }
 			((SECONDS < deadline)) || die "idleclient did not get $N connections to $p within 90 s"
 			sleep 0.2

@@ -92,7 +92,8 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, body *reqBody, 
 		}
 	default:
 		bodyDone = make(chan error, 1)
-		go func() { bodyDone <- writeBody(c, body, r.Trailer) }()
+		b := *body // the writer's own copy: body itself stays on the stack
+		go func() { bodyDone <- writeBody(c, &b, r.Trailer) }()
 	}
 
 	h := w.Header()

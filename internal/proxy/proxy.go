@@ -299,7 +299,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.armSend(&send, w, now)
 	var id []string
 	if !p.opts.NoRequestID {
-		id = []string{requestID(r)}
+		id = requestID(r)
 		r.Header[requestIDHeader] = id
 		w.Header()[requestIDHeader] = id
 	}
