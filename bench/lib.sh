@@ -25,12 +25,16 @@ stop_started() {
 	[[ -n $WORK && -d $WORK ]] && rm -rf "$WORK"
 }
 
-# free_port: a port nothing listens on now (tiny race window; loopback only).
+# free_port: a port no socket uses now (tiny race window; loopback only),
+# below the kernel's ephemeral range, so that the client ends of earlier
+# connections (or those in TIME_WAIT) cannot be holding it.
 free_port() {
-	local p i
+	local p i lo
+	lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+	((lo > 12000)) || lo=32768
 	for ((i = 0; i < 200; i++)); do
-		p=$((20000 + RANDOM % 20000))
-		[[ -z $(ss -Htln "sport = :$p") ]] && { echo "$p"; return; }
+		p=$((10000 + RANDOM % (lo - 10000)))
+		[[ -z $(ss -Htan "sport = :$p") ]] && { echo "$p"; return; }
 	done
 	die "no free port found"
 }

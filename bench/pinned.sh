@@ -70,6 +70,9 @@ daemon() {
 		deploy_backend "$BIN" "$WORK/hotswap.yaml" bench
 		[[ -n $BACKEND_PID ]] || die "backend pid unknown; cannot pin it"
 	fi
+	local live
+	live=$(timeout 10 "$BIN" -c "$WORK/hotswap.yaml" status --json bench | grep -o '"live":{[^}]*"addr":"[^"]*"' | grep -o '"addr":"[^"]*"' | cut -d'"' -f4)
+	[[ $live == "$BACKEND" ]] || die "after the restart the live instance is '$live', not the re-adopted $BACKEND"
 	taskset -a -p -c 1 "$BACKEND_PID" >/dev/null
 	local deadline=$((SECONDS + 30))
 	until [[ $(curl -fsS --max-time 1 -H 'Host: bench.local' "http://127.0.0.1:$HS_PORT/" 2>/dev/null) == v1 ]]; do
@@ -86,7 +89,8 @@ TICK=$(getconf CLK_TCK)
 machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 url_of() { case $1 in direct) echo "http://$BACKEND/" ;; nginx) echo "http://127.0.0.1:$NGX_PORT/" ;; *) echo "http://127.0.0.1:$HS_PORT/" ;; esac; }
 pids_of() { case $1 in direct) echo "" ;; nginx) echo "$NGX_PID $NGX_CHILDREN" ;; *) echo "$HS_PID" ;; esac; }
-# measure PATH CONNS DURATION: one pinned wrk run; prints a runs.tsv row.
+# measure PATH CONNS DURATION: one pinned wrk run; sets ROW (a runs.tsv
+# row). Not to be run in a subshell: it may restart the daemon.
 measure() {
 	local p=$1 c=$2 d=$3 f=$WORK/wrk.txt pids t0 t1 b0 b1 m0 m1 rps reqs p50 p99 cpu other errs
 	case $p in hotswap-g1) daemon 1 ;; hotswap-g2) daemon 2 ;; esac
@@ -101,18 +105,18 @@ measure() {
 	cpu=$(awk -v d=$((t1 - t0)) -v n="$reqs" -v hz="$TICK" 'BEGIN {printf "%.1f", n ? d / hz * 1e6 / n : 0}')
 	# everything but the proxy and the backend, in cores (wrk is ~1 core at most)
 	other=$(awk -v d=$((m1 - m0 - (t1 - t0) - (b1 - b0))) -v hz="$TICK" -v s="${d%s}" 'BEGIN {printf "%.2f", d / hz / s}')
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$c" "$rps" "$p50" "$p99" "$cpu" "$other" "$errs"
+	ROW=$(printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$p" "$c" "$rps" "$p50" "$p99" "$cpu" "$other" "$errs")
 }
 
-for p in direct nginx hotswap-g1 hotswap-g2; do measure "$p" 32 "$WARMUP" >/dev/null; done
+for p in direct nginx hotswap-g1 hotswap-g2; do measure "$p" 32 "$WARMUP"; done
 printf 'round\tpath\tconns\trps\tp50\tp99\tproxy_cpu_us_req\tother_cores\terrors\n' >"$WORK/runs.tsv"
 ORDERS=("direct nginx hotswap-g1 hotswap-g2" "hotswap-g2 hotswap-g1 nginx direct" "nginx hotswap-g1 hotswap-g2 direct")
 for ((r = 1; r <= ROUNDS; r++)); do
 	for c in $CONNS; do
 		for p in ${ORDERS[$(((r - 1) % 3))]}; do
-			row=$(measure "$p" "$c" "$DURATION")
-			printf '%s\t%s\n' "$r" "$row" >>"$WORK/runs.tsv"
-			log "round $r: $row"
+			measure "$p" "$c" "$DURATION"
+			printf '%s\t%s\n' "$r" "$ROW" >>"$WORK/runs.tsv"
+			log "round $r: $ROW"
 		done
 	done
 done
@@ -122,7 +126,7 @@ cp "$WORK/runs.tsv" "$OUT/pinned-$STAMP.tsv"
 	echo "## Pinned cores, run $STAMP"
 	echo
 	echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r); $(go version | cut -d' ' -f3); $("$NGINX" -v 2>&1 | cut -d' ' -f3)"
-	echo "- hotswap $(cd "$REPO" && git rev-parse --short HEAD)$(cd "$REPO" && git diff --quiet || echo ' + uncommitted changes'); internal/proxy sha256 $(cat "$REPO"/internal/proxy/*.go | sha256sum | cut -c1-12)"
+	echo "- hotswap $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo '(not a git checkout)')$(cd "$REPO" && git diff --quiet 2>/dev/null || echo ' + uncommitted changes'); internal/proxy sha256 $(cat "$REPO"/internal/proxy/*.go | sha256sum | cut -c1-12)"
 	echo "- proxy on core 0 (nginx worker_processes 1; hotswap GOMAXPROCS=1; g2: GOMAXPROCS=2 on cores $G2_CPUS); taskset -c 1 wrk -t1 -d$DURATION --latency and the backend on core 1; $ROUNDS round(s), medians"
 	echo
 	echo "| path | conns | requests/s | p50 | p99 | proxy CPU µs/req | other load (cores, incl. wrk) | errors |"
