@@ -14,7 +14,9 @@
 # Usage:  bench/idle.sh                 # N=10000, 3 rounds, order rotated
 #         N=2000 ROUNDS=1 bench/idle.sh
 # Knobs:  N (connections, default 10000), ROUNDS (3), SETTLE (2 s),
-#         AFTER (5 s after close), NGINX_WORKERS (1), OUT (bench/out)
+#         AFTER (5 s after close), LATE (0: off; else also the RSS this
+#         many seconds after close — Go returns memory only after a GC,
+#         forced at the latest every 2 minutes), NGINX_WORKERS (1), OUT
 #
 # ulimit -n: the client and each proxy need N + a few hundred descriptors;
 # the script raises its soft limit to the hard one and refuses to start
@@ -26,6 +28,7 @@ N=${N:-10000}
 ROUNDS=${ROUNDS:-3}
 SETTLE=${SETTLE:-2}
 AFTER=${AFTER:-5}
+LATE=${LATE:-0}
 NGINX_WORKERS=${NGINX_WORKERS:-1}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=${OUT:-$REPO/bench/out}
@@ -95,7 +98,7 @@ fresh() {
 pids_of() { case $1 in hotswap) echo "$HS_PID" ;; nginx) echo "$NGX_PID $NGX_CHILDREN" ;; esac; }
 port_of() { case $1 in hotswap) echo "$HS_PORT" ;; nginx) echo "$NGX_PORT" ;; esac; }
 
-printf 'round\tproxy\trss_before_kib\trss_held_kib\trss_after_kib\tkib_per_conn\tkept_after_close_kib\n' >"$WORK/idle.tsv"
+printf 'round\tproxy\trss_before_kib\trss_held_kib\trss_after_kib\tkib_per_conn\tkept_after_close_kib\trss_late_kib\n' >"$WORK/idle.tsv"
 ORDERS=("hotswap nginx" "nginx hotswap")
 for ((r = 1; r <= ROUNDS; r++)); do
 	for p in ${ORDERS[$(((r - 1) % 2))]}; do
@@ -118,9 +121,14 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		CLIENT_PID=""
 		sleep "$AFTER"
 		after=$(rss_kib $pids)
+		late=-
+		if ((LATE > AFTER)); then
+			sleep $((LATE - AFTER))
+			late=$(rss_kib $pids)
+		fi
 		per=$(awk -v h="$held" -v b="$before" -v n="$N" 'BEGIN {printf "%.2f", (h - b) / n}')
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$p" "$before" "$held" "$after" "$per" $((after - before)) >>"$WORK/idle.tsv"
-		log "round $r $p: RSS before ${before} KiB, with $N idle ${held} KiB (${per} KiB/conn), ${AFTER}s after close ${after} KiB"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$p" "$before" "$held" "$after" "$per" $((after - before)) "$late" >>"$WORK/idle.tsv"
+		log "round $r $p: RSS before ${before} KiB, with $N idle ${held} KiB (${per} KiB/conn), ${AFTER}s after close ${after} KiB, ${LATE}s after close ${late} KiB"
 	done
 done
 
@@ -130,9 +138,9 @@ done
 	echo "- machine: $(nproc) CPUs, kernel $(uname -r); $(go version | cut -d' ' -f3); $("$NGINX" -v 2>&1 | cut -d' ' -f3) with worker_processes $NGINX_WORKERS"
 	echo "- hotswap $(cd "$REPO" && git rev-parse --short HEAD)$(cd "$REPO" && git diff --quiet || echo ' + uncommitted changes'); N=$N idle keep-alive connections, each after one GET; RSS ${SETTLE}s after the last connected and ${AFTER}s after close"
 	echo
-	echo "| round | proxy | RSS before KiB | RSS with $N idle KiB | RSS ${AFTER}s after close KiB | KiB per idle conn | kept after close KiB |"
-	echo "|---:|---|---:|---:|---:|---:|---:|"
-	awk -F'\t' 'NR > 1 {printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7}' "$WORK/idle.tsv"
+	echo "| round | proxy | RSS before KiB | RSS with $N idle KiB | RSS ${AFTER}s after close KiB | KiB per idle conn | kept after close KiB | RSS ${LATE}s after close KiB |"
+	echo "|---:|---|---:|---:|---:|---:|---:|---:|"
+	awk -F'\t' 'NR > 1 {printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8}' "$WORK/idle.tsv"
 	echo
 	for p in hotswap nginx; do
 		echo "- $p: median KiB per idle connection $(median $(awk -F'\t' -v p="$p" '$2 == p {print $6}' "$WORK/idle.tsv"))"
