@@ -118,8 +118,9 @@ func TestNeverReadingClientCut(t *testing.T) {
 	})
 }
 
-// stateFront serves a proxy on loopback with be as the live version v1 of
-// service "web" (host example.com), and counts client connections that
+// stateFront serves a proxy on loopback (configured by ConfigureServer, as
+// the daemon does) with be as the live version v1 of service "web" (host
+// example.com), and counts client connections that
 // became active (a request head arrived) and that were closed.
 func stateFront(t *testing.T, o Options, be *httptest.Server) (srv *httptest.Server, v1 *Target, active, closed *atomic.Int64) {
 	t.Helper()
@@ -127,6 +128,7 @@ func stateFront(t *testing.T, o Options, be *httptest.Server) (srv *httptest.Ser
 	p := New(o)
 	active, closed = new(atomic.Int64), new(atomic.Int64)
 	srv = httptest.NewUnstartedServer(p)
+	p.ConfigureServer(srv.Config) // as the daemon serves it
 	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
 		switch st {
 		case http.StateActive:
@@ -230,23 +232,7 @@ func TestSendDeadlineOnKeepAlive(t *testing.T) {
 		}
 	})
 	const timeout = 300 * time.Millisecond
-	p := New(Options{SendTimeout: timeout, Logger: discardLogger()})
-	var closed atomic.Int64
-	srv := httptest.NewUnstartedServer(p)
-	p.ConfigureServer(srv.Config)
-	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateClosed {
-			closed.Add(1)
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	s, err := p.SetService("web", []string{"example.com"}, "", ServiceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v1 := target(t, s, "v1", be)
-	s.Switch(v1)
+	srv, v1, _, closed := stateFront(t, Options{SendTimeout: timeout}, be)
 
 	c, err := net.Dial("tcp", srv.Listener.Addr().String())
 	if err != nil {
