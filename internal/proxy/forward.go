@@ -21,6 +21,10 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, send *sendDeadli
 	if !ok {
 		return
 	}
+	if body.rest != nil {
+		// A body writer may still be reading the client when we return.
+		defer body.rest.finish()
+	}
 	for attempt := 0; attempt < 2; attempt++ {
 		if attempt > 0 && s.p.testBeforeRetry != nil {
 			s.p.testBeforeRetry()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -21,7 +22,7 @@ type reqBody struct {
 	buf []byte
 	// rest is the part still to be read from the client, or nil when the
 	// whole body is in buf.
-	rest io.Reader
+	rest *deadlineReader
 }
 
 // buffered reports a body that is entirely in memory (or absent): sending
@@ -98,11 +99,20 @@ var closeConn = []string{"close"}
 // deadlineReader reads the client's request body with a read deadline of
 // ClientBodyTimeout before each read, so a client that stops sending is cut
 // off, and marks its errors as the client's (clientError).
+//
+// It may be read by forward's body-writer goroutine after the handler has
+// returned (the target answered before taking the whole body). From then on
+// the ResponseController must not be touched (net/http's HTTP/2 writer
+// crashes when used after its handler returned), so the handler calls
+// finish before returning and mu orders that against the reader's use of rc.
 type deadlineReader struct {
 	r       io.Reader
 	rc      *http.ResponseController
 	timeout time.Duration
-	armed   bool
+
+	mu    sync.Mutex
+	armed bool // a read deadline is set; guarded by mu
+	over  bool // the handler returned; guarded by mu
 }
 
 func (p *Proxy) clientReader(w http.ResponseWriter, r *http.Request) *deadlineReader {
@@ -113,10 +123,19 @@ func (p *Proxy) clientReader(w http.ResponseWriter, r *http.Request) *deadlineRe
 	return d
 }
 
+// errHandlerDone fails reads of a body whose request has been answered.
+var errHandlerDone = errors.New("the request was answered before its body was read")
+
 func (d *deadlineReader) Read(p []byte) (int, error) {
+	d.mu.Lock()
+	if d.over {
+		d.mu.Unlock()
+		return 0, &clientError{errHandlerDone}
+	}
 	if d.rc != nil {
 		d.armed = d.rc.SetReadDeadline(time.Now().Add(d.timeout)) == nil
 	}
+	d.mu.Unlock()
 	n, err := d.r.Read(p)
 	if err != nil {
 		d.done()
@@ -131,8 +150,20 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 // net/http then starts a background read of the connection that would
 // take an expired deadline for a dead client and cancel the request.
 func (d *deadlineReader) done() {
-	if d.armed {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.armed && !d.over {
 		d.armed = false
 		d.rc.SetReadDeadline(time.Time{})
 	}
+}
+
+// finish is called by the handler before it returns: later reads fail and
+// nothing touches the response any more. A read in progress keeps its
+// deadline, which bounds how long it can hold the client's body (net/http
+// waits for it before reading the next request, and then sets its own).
+func (d *deadlineReader) finish() {
+	d.mu.Lock()
+	d.over = true
+	d.mu.Unlock()
 }
