@@ -25,12 +25,16 @@ stop_started() {
 	[[ -n $WORK && -d $WORK ]] && rm -rf "$WORK"
 }
 
-# free_port: a port nothing listens on now (tiny race window; loopback only).
+# free_port: a port no socket uses now (tiny race window; loopback only),
+# below the kernel's ephemeral range, so that the client ends of earlier
+# connections (or those in TIME_WAIT) cannot be holding it.
 free_port() {
-	local p i
+	local p i lo
+	lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+	((lo > 12000)) || lo=32768
 	for ((i = 0; i < 200; i++)); do
-		p=$((20000 + RANDOM % 20000))
-		[[ -z $(ss -Htln "sport = :$p") ]] && { echo "$p"; return; }
+		p=$((10000 + RANDOM % (lo - 10000)))
+		[[ -z $(ss -Htan "sport = :$p") ]] && { echo "$p"; return; }
 	done
 	die "no free port found"
 }
@@ -109,4 +113,86 @@ nginx_location() {
             proxy_set_header X-Forwarded-Host $host;
         }
 EOF2
+}
+
+# --- used by bench/pinned.sh and bench/idle.sh ---------------------------------
+
+# hs_config BIN DIR PORT: a daemon config serving the sample app as service
+# "bench" on host bench.local behind 127.0.0.1:PORT.
+hs_config() {
+	local bin=$1 dir=$2 port=$3
+	mkdir -p "$dir/state"
+	cat >"$dir/hotswap.yaml" <<EOF2
+state_dir: $dir/state
+proxy:
+  listen: 127.0.0.1:$port
+control:
+  socket: $dir/hotswap.sock
+services:
+  - name: bench
+    hosts: [bench.local]
+    runtime: process
+    process:
+      command: ["$bin", sampleapp, --port, "{port}", --version, "{version}"]
+    health:
+      path: /health
+      interval: 1s
+      timeout: 1s
+      healthy_threshold: 1
+      deadline: 20s
+EOF2
+}
+
+# start_hotswap BIN DIR PORT [PREFIX...]: starts `hotswap serve` on DIR's
+# config under PREFIX (e.g. taskset -c 0 env GOMAXPROCS=1), sets HS_PID and
+# waits until the proxy answers.
+start_hotswap() {
+	local bin=$1 dir=$2 port=$3 deadline
+	shift 3
+	"$@" "$bin" serve -c "$dir/hotswap.yaml" --log-level warn >>"$dir/hotswap.log" 2>&1 &
+	HS_PID=$!
+	deadline=$((SECONDS + 30))
+	until curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port/_hotswap/up" 2>/dev/null; do
+		((SECONDS < deadline)) || { cat "$dir/hotswap.log" >&2; die "hotswap did not come up"; }
+		sleep 0.1
+	done
+}
+
+# start_nginx DIR PORT WORKERS CONNS [PREFIX...]: a private nginx proxying
+# 127.0.0.1:PORT to $BACKEND with WORKERS workers of CONNS connections
+# each; sets NGX_PID and NGX_CHILDREN.
+start_nginx() {
+	local dir=$1 port=$2 workers=$3 conns=$4 deadline
+	shift 4
+	mkdir -p "$dir"
+	{
+		nginx_head "$dir" "$workers" | sed "s/worker_connections 4096;/worker_connections $conns;/"
+		printf '    server {\n        listen 127.0.0.1:%s;\n        server_name bench.local;\n' "$port"
+		nginx_location
+		printf '    }\n}\n'
+	} >"$dir/nginx.conf"
+	"$NGINX" -t -q -p "$dir/" -e "$dir/error.log" -c "$dir/nginx.conf" || die "nginx config test failed"
+	"$@" "$NGINX" -p "$dir/" -e "$dir/error.log" -c "$dir/nginx.conf" &
+	NGX_PID=$!
+	deadline=$((SECONDS + 15))
+	until curl -fsS -o /dev/null --max-time 1 -H "Host: bench.local" "http://127.0.0.1:$port/" 2>/dev/null; do
+		((SECONDS < deadline)) || { cat "$dir/error.log" >&2; die "nginx did not come up"; }
+		sleep 0.1
+	done
+	NGX_CHILDREN=$(ps -o pid= --ppid "$NGX_PID" | tr -s ' \n' ' ')
+}
+
+# rss_kib PID...: resident set size of those processes, summed, in KiB.
+rss_kib() {
+	local t=0 p v
+	for p in "$@"; do
+		v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null) || v=0
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+
+# median N...: the median of the numbers given.
+median() {
+	printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2}'
 }

@@ -122,30 +122,9 @@ wait_http() { # wait_http URL SECONDS: until URL answers 2xx
 
 # --- hotswap daemon + the one backend --------------------------------------
 HS_PORT=$(free_port)
-mkdir -p "$WORK/state"
-cat >"$WORK/hotswap.yaml" <<EOF
-state_dir: $WORK/state
-proxy:
-  listen: 127.0.0.1:$HS_PORT
-control:
-  socket: $WORK/hotswap.sock
-services:
-  - name: bench
-    hosts: [$HOST_HDR]
-    runtime: process
-    process:
-      command: ["$BIN", sampleapp, --port, "{port}", --version, "{version}"]
-    health:
-      path: /health
-      interval: 1s
-      timeout: 1s
-      healthy_threshold: 1
-      deadline: 20s
-EOF
+hs_config "$BIN" "$WORK" "$HS_PORT"
 log "starting hotswap serve on 127.0.0.1:$HS_PORT"
-"$BIN" serve -c "$WORK/hotswap.yaml" --log-level warn >"$WORK/hotswap.log" 2>&1 &
-HS_PID=$!
-wait_http "http://127.0.0.1:$HS_PORT/_hotswap/up" 30 || { cat "$WORK/hotswap.log" >&2; die "hotswap did not come up"; }
+start_hotswap "$BIN" "$WORK" "$HS_PORT"
 
 log "deploying the sample app (v1) through hotswap"
 deploy_backend "$BIN" "$WORK/hotswap.yaml" bench

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // This file gives every request an id (X-Request-Id, passed to the app and
@@ -18,11 +19,20 @@ const requestIDHeader = "X-Request-Id"
 
 // requestID returns the client's X-Request-Id when it is a sane token (1 to
 // 128 bytes of letters, digits and "-_.:+/="), else a new random one (128
-// bits, hex). It is an identifier for correlating logs, not a secret.
-func requestID(r *http.Request) string {
+// bits, hex). It is an identifier for correlating logs, not a secret. The
+// result is the header's value slice, ready to be shared by the request's
+// and the response's header maps; a new id costs one allocation.
+func requestID(r *http.Request) []string {
 	if vs := r.Header[requestIDHeader]; len(vs) == 1 && validRequestID(vs[0]) {
-		return vs[0]
+		return vs
 	}
+	// One allocation holds both the slice and the id's bytes; the bytes are
+	// written here once and never again, which is what makes the string
+	// view over them sound.
+	id := new(struct {
+		vs  [1]string
+		hex [32]byte
+	})
 	var b [16]byte
 	for i := 0; i < 16; i += 8 {
 		u := rand.Uint64()
@@ -30,7 +40,9 @@ func requestID(r *http.Request) string {
 			b[i+j] = byte(u >> (8 * j))
 		}
 	}
-	return hex.EncodeToString(b[:])
+	hex.Encode(id.hex[:], b[:])
+	id.vs[0] = unsafe.String(&id.hex[0], len(id.hex))
+	return id.vs[:]
 }
 
 func validRequestID(s string) bool {

@@ -57,7 +57,7 @@ func getParallel(b *testing.B, client *http.Client, url string, major int) {
 	})
 }
 
-func benchProxy(b *testing.B, backendAddr string) *Proxy {
+func benchProxy(b testing.TB, backendAddr string) *Proxy {
 	p := New(Options{})
 	s, err := p.SetService("web", []string{"example.com"}, "", ServiceOptions{})
 	if err != nil {

@@ -26,10 +26,10 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, send *sendDeadli
 	if !ok {
 		return
 	}
-	// A body still being streamed when the target answered early is read
-	// on by its writer goroutine after this handler returns; from then on
-	// it must not touch the ResponseWriter (its read deadline).
-	defer body.finish()
+	if body.rest != nil {
+		// A body writer may still be reading the client when we return.
+		defer body.rest.finish()
+	}
 	for attempt := 0; attempt < 2; attempt++ {
 		if attempt > 0 && s.p.testBeforeRetry != nil {
 			s.p.testBeforeRetry()
@@ -101,7 +101,8 @@ func (t *Target) forward(w http.ResponseWriter, r *http.Request, body *reqBody, 
 		}
 	default:
 		bodyDone = make(chan error, 1)
-		go func() { bodyDone <- writeBody(c, body, r.Trailer) }()
+		b := *body // the writer's own copy: body itself stays on the stack
+		go func() { bodyDone <- writeBody(c, &b, r.Trailer) }()
 	}
 
 	h := w.Header()

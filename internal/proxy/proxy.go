@@ -324,7 +324,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.armSend(&send, w, now)
 	var id []string
 	if !p.o().NoRequestID {
-		id = []string{requestID(r)}
+		id = requestID(r)
 		r.Header[requestIDHeader] = id
 		w.Header()[requestIDHeader] = id
 	}

@@ -22,7 +22,7 @@ type reqBody struct {
 	buf []byte
 	// rest is the part still to be read from the client, or nil when the
 	// whole body is in buf.
-	rest io.Reader
+	rest *deadlineReader
 }
 
 // buffered reports a body that is entirely in memory (or absent): sending
@@ -99,17 +99,20 @@ var closeConn = []string{"close"}
 // deadlineReader reads the client's request body with a read deadline of
 // ClientBodyTimeout before each read, so a client that stops sending is cut
 // off, and marks its errors as the client's (clientError).
+//
+// It may be read by forward's body-writer goroutine after the handler has
+// returned (the target answered before taking the whole body). From then on
+// the ResponseController must not be touched (net/http's HTTP/2 writer
+// crashes when used after its handler returned), so the handler calls
+// finish before returning and mu orders that against the reader's use of rc.
 type deadlineReader struct {
 	r       io.Reader
+	rc      *http.ResponseController
 	timeout time.Duration
 
-	// mu guards rc, armed and finished: the reader may run on the body
-	// writer goroutine while the handler returns, and the ResponseWriter
-	// behind rc must not be used once it has.
-	mu       sync.Mutex
-	rc       *http.ResponseController
-	armed    bool
-	finished bool
+	mu    sync.Mutex
+	armed bool // a read deadline is set; guarded by mu
+	over  bool // the handler returned; guarded by mu
 }
 
 func (p *Proxy) clientReader(w http.ResponseWriter, r *http.Request) *deadlineReader {
@@ -120,9 +123,16 @@ func (p *Proxy) clientReader(w http.ResponseWriter, r *http.Request) *deadlineRe
 	return d
 }
 
+// errHandlerDone fails reads of a body whose request has been answered.
+var errHandlerDone = errors.New("the request was answered before its body was read")
+
 func (d *deadlineReader) Read(p []byte) (int, error) {
 	d.mu.Lock()
-	if d.rc != nil && !d.finished {
+	if d.over {
+		d.mu.Unlock()
+		return 0, &clientError{errHandlerDone}
+	}
+	if d.rc != nil {
 		d.armed = d.rc.SetReadDeadline(time.Now().Add(d.timeout)) == nil
 	}
 	d.mu.Unlock()
@@ -142,26 +152,18 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 func (d *deadlineReader) done() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.armed && !d.finished {
+	if d.armed && !d.over {
 		d.armed = false
 		d.rc.SetReadDeadline(time.Time{})
 	}
 }
 
-// finish is called by the handler as it returns: the deadline is removed
-// and the ResponseWriter never touched again. Reads may go on (net/http
-// ends them with an error once the handler has returned).
+// finish is called by the handler before it returns: later reads fail and
+// nothing touches the response any more. A read in progress keeps its
+// deadline, which bounds how long it can hold the client's body (net/http
+// waits for it before reading the next request, and then sets its own).
 func (d *deadlineReader) finish() {
-	d.done()
 	d.mu.Lock()
-	d.finished = true
+	d.over = true
 	d.mu.Unlock()
-}
-
-// finish ends the body's use of the handler's ResponseWriter; see
-// deadlineReader.finish.
-func (b *reqBody) finish() {
-	if d, ok := b.rest.(*deadlineReader); ok {
-		d.finish()
-	}
 }

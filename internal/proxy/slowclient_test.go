@@ -118,8 +118,9 @@ func TestNeverReadingClientCut(t *testing.T) {
 	})
 }
 
-// stateFront serves a proxy on loopback with be as the live version v1 of
-// service "web" (host example.com), and counts client connections that
+// stateFront serves a proxy on loopback (configured by ConfigureServer, as
+// the daemon does) with be as the live version v1 of service "web" (host
+// example.com), and counts client connections that
 // became active (a request head arrived) and that were closed.
 func stateFront(t *testing.T, o Options, be *httptest.Server) (srv *httptest.Server, v1 *Target, active, closed *atomic.Int64) {
 	t.Helper()
@@ -127,6 +128,7 @@ func stateFront(t *testing.T, o Options, be *httptest.Server) (srv *httptest.Ser
 	p := New(o)
 	active, closed = new(atomic.Int64), new(atomic.Int64)
 	srv = httptest.NewUnstartedServer(p)
+	p.ConfigureServer(srv.Config) // as the daemon serves it
 	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
 		switch st {
 		case http.StateActive:
@@ -204,4 +206,63 @@ func getVia(t *testing.T, srv *httptest.Server, path string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestSendDeadlineOnKeepAlive: on a keep-alive connection served through
+// ConfigureServer, later requests get a send deadline of their own. A
+// request after an idle gap longer than SendTimeout is served whole (a
+// deadline left over from an earlier request would fail its first write),
+// and a download right after it that the client never reads is still cut.
+// (net/http clears the write deadline after every request; an attempt to
+// keep one per connection across requests to save the timer update fails
+// here.)
+func TestSendDeadlineOnKeepAlive(t *testing.T) {
+	chunk := make([]byte, 32<<10)
+	const size = 256 << 20
+	be, open := countingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/small" {
+			io.WriteString(w, "ok")
+			return
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(size))
+		for n := 0; n < size; n += len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	const timeout = 300 * time.Millisecond
+	srv, v1, _, closed := stateFront(t, Options{SendTimeout: timeout}, be)
+
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	small := func(when string) {
+		t.Helper()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "GET /small HTTP/1.1\r\nHost: example.com\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || string(b) != "ok" {
+			t.Fatalf("%s: %d %q %v", when, resp.StatusCode, b, err)
+		}
+	}
+	small("first request")
+	small("second request at once")
+	time.Sleep(2 * timeout) // the scenario: a keep-alive gap past the deadline
+	small("request after an idle gap of 2 × SendTimeout")
+
+	c.(*net.TCPConn).SetReadBuffer(4 << 10)
+	io.WriteString(c, "GET /big HTTP/1.1\r\nHost: example.com\r\n\r\n")
+	waitFor(t, "the download to start", func() bool { return v1.InFlight() == 1 })
+	waitFor(t, "the stalled download to be cut", func() bool {
+		return v1.InFlight() == 0 && open.Load() == 0 && closed.Load() == 1
+	})
 }
