@@ -91,6 +91,8 @@ type caller struct {
 	source release.SourceKind
 	actor  string
 	remote string
+	// viewer: a read-only token; it sees no secrets (the preview secret).
+	viewer bool
 }
 
 // LocalHandler serves the unix socket: callers are trusted (the socket is
@@ -128,7 +130,7 @@ func (s *Server) RemoteHandler() http.Handler {
 			writeError(w, fmt.Errorf("%w: a valid bearer token is required", errUnauthorized))
 			return
 		}
-		c := caller{source: release.SourceAPI, actor: name, remote: r.RemoteAddr}
+		c := caller{source: release.SourceAPI, actor: name, remote: r.RemoteAddr, viewer: tok.ReadOnly}
 		if tok.ReadOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
 			s.audit(r.Context(), c, r.Method+" "+r.URL.Path, "", "", release.OutcomeRejected, "viewer token: read only")
 			writeError(w, fmt.Errorf("%w: token %q has the viewer role (read only)", errForbidden, name))
@@ -212,7 +214,13 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toStatus(st))
+	out := toStatus(st)
+	if callerOf(r).viewer {
+		for i := range out {
+			out[i].PreviewSecret = "" // reaching a held version is a deployer's business
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {

@@ -57,3 +57,33 @@ func TestViewerTokenIsReadOnly(t *testing.T) {
 		t.Errorf("audit has %d refused viewer actions, want 2: %+v", refused, audit)
 	}
 }
+
+// TestViewerSeesNoPreviewSecret: the secret that reaches a held version is
+// shown to a deployer's status and never to a viewer's.
+func TestViewerSeesNoPreviewSecret(t *testing.T) {
+	dir := t.TempDir()
+	d := startDaemon(t, servicesConfig(t, dir, fmt.Sprintf(webService, sampleBin), rolesTop), true)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	deployer := api.DialTCP("http://"+d.ControlAddr(), "deployer-token-0123456789")
+	viewer := api.DialTCP("http://"+d.ControlAddr(), "viewer-token-0123456789ab")
+	mustDeploy(ctx, t, deployer, "web", "v1", "live")
+	if _, err := deployer.Deploy(ctx, "web", api.DeployRequest{Version: "v2", Hold: true}); err != nil {
+		t.Fatal(err)
+	}
+	secret := ""
+	waitFor(ctx, t, "the held preview's secret in the deployer's status", func() bool {
+		st, err := deployer.Status(ctx, "web")
+		if err == nil && len(st) == 1 {
+			secret = st[0].PreviewSecret
+		}
+		return secret != ""
+	})
+	st, err := viewer.Status(ctx, "web")
+	if err != nil || len(st) != 1 {
+		t.Fatalf("viewer status: %+v %v", st, err)
+	}
+	if st[0].PreviewSecret != "" {
+		t.Fatalf("a viewer token was shown the preview secret %q", st[0].PreviewSecret)
+	}
+}
