@@ -176,7 +176,7 @@ func (e *Engine) cutover(s *service, m move) (*slot, error) {
 	if old != nil && old.rel != m.rel {
 		msg += " from " + old.version
 	}
-	e.event(m.rel, "switch", release.LevelInfo, fmt.Sprintf("%s (%s)", msg, fmtFlip(flip)), flip)
+	e.event(m.rel, "switch", release.LevelInfo, msg, flip)
 	return nl, nil
 }
 

@@ -227,9 +227,9 @@ func (e *Engine) removeInstance(ctx context.Context, inst rt.Instance, rel int64
 	rctx, cancel := context.WithTimeout(ctx, stopTimeout)
 	defer cancel()
 	err := inst.Remove(rctx)
-	msg := "removed leftover instance " + shortID(inst.ID())
+	msg := "removed leftover " + shortID(inst.ID())
 	if err != nil {
-		msg = "remove leftover instance " + shortID(inst.ID()) + ": " + err.Error()
+		msg = "remove leftover " + shortID(inst.ID()) + ": " + err.Error()
 	}
 	if rel != 0 {
 		e.event(rel, "cleanup", release.LevelInfo, msg, 0)
