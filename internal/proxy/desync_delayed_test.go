@@ -99,53 +99,21 @@ func othersGetTheirOwn(t *testing.T, addr string, bad func(*front) *http.Request
 // exchange.
 func carelessBackend(t *testing.T, answer func(c io.Writer, req *http.Request) bool) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	ln := serveConns(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			req, err := http.ReadRequest(br)
 			if err != nil {
 				return
 			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					if answer(c, req) {
-						continue
-					}
-					io.Copy(io.Discard, req.Body)
-					time.Sleep(time.Millisecond)
-					body := "own " + req.URL.Path
-					fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-				}
-			}()
+			if answer(c, req) {
+				continue
+			}
+			io.Copy(io.Discard, req.Body)
+			time.Sleep(time.Millisecond) // the app's work: a careless late write lands after the exchange
+			body := "own " + req.URL.Path
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 		}
-	}()
+	})
 	return ln.Addr().String()
 }

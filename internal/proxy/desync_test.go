@@ -39,11 +39,20 @@ type rawReply struct {
 
 func newRawBackend(t testing.TB, script map[string]rawReply) *rawBackend {
 	t.Helper()
+	b := &rawBackend{script: script, wrote: make(chan string, 64)}
+	b.ln = serveConns(t, b.serveConn)
+	return b
+}
+
+// serveConns accepts connections on a new loopback listener and runs serve
+// on each in its own goroutine; cleanup closes the listener and every
+// connection and waits for them.
+func serveConns(t testing.TB, serve func(net.Conn)) net.Listener {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &rawBackend{ln: ln, script: script, wrote: make(chan string, 64)}
 	var wg sync.WaitGroup
 	var connsMu sync.Mutex
 	var conns []net.Conn
@@ -71,11 +80,11 @@ func newRawBackend(t testing.TB, script map[string]rawReply) *rawBackend {
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				b.serveConn(c)
+				serve(c)
 			}()
 		}
 	}()
-	return b
+	return ln
 }
 
 func (b *rawBackend) addr() string { return b.ln.Addr().String() }
