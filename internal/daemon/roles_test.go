@@ -20,13 +20,9 @@ const rolesTop = `  listen: 127.0.0.1:0
 // TestViewerTokenIsReadOnly: a viewer token reads, and every action it
 // tries is refused with 403 (forbidden), changes nothing and is audited.
 func TestViewerTokenIsReadOnly(t *testing.T) {
-	dir := t.TempDir()
-	d := startDaemon(t, servicesConfig(t, dir, fmt.Sprintf(webService, sampleBin), rolesTop), true)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	deployer := api.DialTCP("http://"+d.ControlAddr(), "deployer-token-0123456789")
-	viewer := api.DialTCP("http://"+d.ControlAddr(), "viewer-token-0123456789ab")
-	mustDeploy(ctx, t, deployer, "web", "v1", "live")
+	deployer, viewer := rolesDaemon(ctx, t)
 
 	if st, err := viewer.Status(ctx, "web"); err != nil || st[0].Live == nil || st[0].Live.Version != "v1" {
 		t.Fatalf("viewer status: %+v %v", st, err)
@@ -61,13 +57,9 @@ func TestViewerTokenIsReadOnly(t *testing.T) {
 // TestViewerSeesNoPreviewSecret: the secret that reaches a held version is
 // shown to a deployer's status and never to a viewer's.
 func TestViewerSeesNoPreviewSecret(t *testing.T) {
-	dir := t.TempDir()
-	d := startDaemon(t, servicesConfig(t, dir, fmt.Sprintf(webService, sampleBin), rolesTop), true)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	deployer := api.DialTCP("http://"+d.ControlAddr(), "deployer-token-0123456789")
-	viewer := api.DialTCP("http://"+d.ControlAddr(), "viewer-token-0123456789ab")
-	mustDeploy(ctx, t, deployer, "web", "v1", "live")
+	deployer, viewer := rolesDaemon(ctx, t)
 	if _, err := deployer.Deploy(ctx, "web", api.DeployRequest{Version: "v2", Hold: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -86,4 +78,15 @@ func TestViewerSeesNoPreviewSecret(t *testing.T) {
 	if st[0].PreviewSecret != "" {
 		t.Fatalf("a viewer token was shown the preview secret %q", st[0].PreviewSecret)
 	}
+}
+
+// rolesDaemon starts a daemon with a deployer and a viewer token and v1
+// live, and returns a client for each token.
+func rolesDaemon(ctx context.Context, t *testing.T) (deployer, viewer *api.Client) {
+	t.Helper()
+	d := startDaemon(t, servicesConfig(t, t.TempDir(), fmt.Sprintf(webService, sampleBin), rolesTop), true)
+	deployer = api.DialTCP("http://"+d.ControlAddr(), "deployer-token-0123456789")
+	viewer = api.DialTCP("http://"+d.ControlAddr(), "viewer-token-0123456789ab")
+	mustDeploy(ctx, t, deployer, "web", "v1", "live")
+	return deployer, viewer
 }
