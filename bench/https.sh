@@ -52,16 +52,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-need=()
-command -v wrk >/dev/null || need+=(wrk)
-command -v h2load >/dev/null || need+=(nghttp2-client)
-command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need+=(nginx)
-if ((${#need[@]})); then
-	[[ $(id -u) -eq 0 ]] || die "missing ${need[*]}; sudo apt-get install -y ${need[*]}"
-	timeout 600 apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+install_missing wrk=wrk h2load=nghttp2-client nginx=nginx
 for c in go curl ss awk openssl; do command -v "$c" >/dev/null || die "$c is required"; done
 
 WORK=$(mktemp -d /tmp/hs-https-bench.XXXXXX)

@@ -1,6 +1,27 @@
 # bench/lib.sh — helpers shared by bench/run.sh and bench/https.sh. Sourced,
 # not run; the caller defines log and die.
 
+# install_missing CMD=PACKAGE ...: installs (apt-get, as root) the Debian
+# packages whose command is missing; nginx counts as present at
+# /usr/sbin/nginx too. Sets NGINX to the nginx binary. Note: on a systemd
+# host the nginx package's postinst starts nginx.service on port 80; the
+# scripts never use or touch it.
+install_missing() {
+	local need=() pair
+	for pair in "$@"; do
+		command -v "${pair%%=*}" >/dev/null && continue
+		[[ ${pair%%=*} == nginx && -x /usr/sbin/nginx ]] && continue
+		need+=("${pair#*=}")
+	done
+	if ((${#need[@]})); then
+		[[ $(id -u) -eq 0 ]] || die "missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}"
+		log "installing ${need[*]} (apt-get)"
+		timeout 600 apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq "${need[@]}" >/dev/null
+	fi
+	NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+}
+
 # stop_pid PID NAME: SIGTERM, wait up to 5 s, then SIGKILL.
 stop_pid() {
 	local pid=$1 name=$2 i

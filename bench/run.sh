@@ -85,20 +85,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- prerequisites ----------------------------------------------------------
-need_install=()
-command -v wrk >/dev/null || need_install+=(wrk)
 # Debian bookworm's nginx-light is a transitional package that pulls in
 # "nginx" (plus the echo module); install nginx itself.
-command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_install+=(nginx)
-if ((${#need_install[@]})); then
-	[[ $(id -u) -eq 0 ]] || die "missing ${need_install[*]}; run as root or: sudo apt-get install -y ${need_install[*]}"
-	log "installing ${need_install[*]} (apt-get)"
-	# Note: on a systemd host the nginx package's postinst enables and starts
-	# nginx.service on port 80. This script never uses or touches it.
-	timeout 600 apt-get update
-	DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y "${need_install[@]}"
-fi
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+install_missing wrk=wrk nginx=nginx
 for c in go curl ss awk; do command -v "$c" >/dev/null || die "$c is required"; done
 
 WORK=$(mktemp -d /tmp/hs-bench.XXXXXX)
